@@ -1,0 +1,493 @@
+"""The credits ledger in process memory (reference/metering.md §4.4).
+
+Serialisation: one ``asyncio.Lock`` per user and per order key, always taken order-first. Atomicity: every
+operation stages its writes in a ``_Tx`` overlay (reads see the overlay on top of the committed state) and
+commits them at the end in one synchronous step, so an exception anywhere leaves no partial state.
+
+The per-user maintained totals (perpetual grants, used) mirror the SQL backends' balance table; expiring
+grants sit in a per-user list sorted by expiry and active holds in a per-user set, so ``get_balance`` never
+walks the ledger.
+
+``yield_points`` (on by default) puts an ``await asyncio.sleep(0)`` between every read and the write that
+depends on it, so concurrency tests prove that the locks, not the absence of awaits, give atomicity.
+Single event loop only: the locks are asyncio locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import heapq
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, TypeVar
+
+from localcore.clock import Clock
+from localcore.metering import ledger_rules as rules
+from localcore.metering.types import (
+    CreditGrantRecord,
+    CreditLedgerEntry,
+    CreditPurchaseRecord,
+    FinishStatus,
+    InsufficientCreditError,
+    MeteringBalance,
+    UsageLedgerRecord,
+    UsageReservationRecord,
+)
+
+_Row = TypeVar("_Row", CreditGrantRecord, UsageLedgerRecord)
+
+
+@dataclass
+class _State:
+    grants: dict[str, CreditGrantRecord] = field(default_factory=dict)
+    grant_keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    user_grants: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    # user -> sorted [(expires_at, grant id)] of grants that expire
+    expiring: dict[str, list[tuple[datetime, str]]] = field(default_factory=lambda: defaultdict(list))
+    purchases: dict[str, CreditPurchaseRecord] = field(default_factory=dict)
+    reservations: dict[str, UsageReservationRecord] = field(default_factory=dict)
+    user_reservations: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    active_runs: dict[str, str] = field(default_factory=dict)  # run_id -> active reservation id
+    active_by_user: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    ledger: dict[str, UsageLedgerRecord] = field(default_factory=dict)
+    user_ledger: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    billed_by_reservation: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    billed_by_run: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    # maintained per-user totals (the SQL backends' boring_credit_balances)
+    perpetual: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    used: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class _Tx:
+    """Staged writes over the committed state; ``commit()`` applies them, dropping the object rolls back."""
+
+    def __init__(self, state: _State, stack: AsyncExitStack | None = None) -> None:
+        self.s = state
+        self.stack = stack
+        self.grants: dict[str, CreditGrantRecord] = {}
+        self.purchases: dict[str, CreditPurchaseRecord] = {}
+        self.reservations: dict[str, UsageReservationRecord] = {}
+        self.ledger: dict[str, UsageLedgerRecord] = {}
+
+    # ---- reads (overlay first)
+    def purchase(self, order_id: str) -> CreditPurchaseRecord | None:
+        return self.purchases.get(order_id) or self.s.purchases.get(order_id)
+
+    def reservation(self, reservation_id: str) -> UsageReservationRecord | None:
+        return self.reservations.get(reservation_id) or self.s.reservations.get(reservation_id)
+
+    def usage(self, usage_id: str) -> UsageLedgerRecord | None:
+        return self.ledger.get(usage_id) or self.s.ledger.get(usage_id)
+
+    def grant_exists(self, user_id: str, reason: str) -> bool:
+        return (user_id, reason) in self.s.grant_keys or any(
+            g.user_id == user_id and g.reason == reason for g in self.grants.values()
+        )
+
+    def user_reservations(self, user_id: str) -> list[UsageReservationRecord]:
+        ids = list(self.s.user_reservations.get(user_id, ()))
+        ids += [r.id for r in self.reservations.values() if r.user_id == user_id and r.id not in
+                self.s.reservations]
+        return [r for r in (self.reservation(i) for i in ids) if r is not None]
+
+    def active_reservations(self, user_id: str) -> list[UsageReservationRecord]:
+        ids = set(self.s.active_by_user.get(user_id, ())) | {
+            r.id for r in self.reservations.values() if r.user_id == user_id
+        }
+        rows = (self.reservation(i) for i in ids)
+        return [r for r in rows if r is not None and r.status == "active"]
+
+    def active_run_owner(self, run_id: str) -> UsageReservationRecord | None:
+        for row in self.reservations.values():
+            if row.run_id == run_id and row.status == "active":
+                return row
+        committed = self.s.active_runs.get(run_id)
+        if committed is None:
+            return None
+        current = self.reservation(committed)
+        return current if current is not None and current.status == "active" else None
+
+    def billed_for_reservation(self, user_id: str, reservation_id: str) -> int:
+        staged = sum(r.billed_cost_micros for r in self.ledger.values()
+                     if r.user_id == user_id and r.reservation_id == reservation_id)
+        return self.s.billed_by_reservation.get((user_id, reservation_id), 0) + staged
+
+    def balance(self, user_id: str, now: datetime) -> MeteringBalance:
+        s = self.s
+        perpetual = s.perpetual.get(user_id, 0)
+        expiring = 0
+        entries = s.expiring.get(user_id, [])
+        for _, grant_id in entries[bisect.bisect_right(entries, (now, "\U0010ffff")):]:
+            expiring += s.grants[grant_id].amount_micros
+        for grant in self.grants.values():
+            if grant.user_id != user_id:
+                continue
+            if grant.expires_at is None:
+                perpetual += grant.amount_micros
+            elif grant.expires_at > now:
+                expiring += grant.amount_micros
+        used = s.used.get(user_id, 0) + sum(r.billed_cost_micros for r in self.ledger.values()
+                                            if r.user_id == user_id)
+        reserved = sum(r.amount_micros for r in self.active_reservations(user_id) if r.expires_at > now)
+        return rules.build_balance(user_id, rules.BalanceParts(perpetual, expiring, used, reserved))
+
+    # ---- staged writes
+    def add_grant(self, row: CreditGrantRecord) -> None:
+        self.grants[row.id] = row
+
+    def put_purchase(self, row: CreditPurchaseRecord) -> None:
+        self.purchases[row.order_id] = row
+
+    def put_reservation(self, row: UsageReservationRecord) -> None:
+        if row.status == "active":
+            owner = self.active_run_owner(row.run_id)
+            if owner is not None and owner.id != row.id:
+                raise rules.run_conflict(row.run_id)
+        self.reservations[row.id] = row
+
+    def add_usage(self, row: UsageLedgerRecord) -> None:
+        self.ledger[row.id] = row
+
+    def post_verified_debit(self, debit: rules.Debit, created_at: datetime) -> bool:
+        """§3.4: insert unless the id exists; an existing row must be this very debit."""
+        existing = self.usage(debit.id)
+        if existing is not None:
+            rules.check_verified_debit(existing, debit)
+            return False
+        self.add_usage(debit.row(created_at))
+        return True
+
+    # ---- commit: pure dict work, cannot fail half-way
+    def commit(self) -> None:
+        s = self.s
+        for grant in self.grants.values():
+            s.grants[grant.id] = grant
+            s.grant_keys[(grant.user_id, grant.reason)] = grant.id
+            s.user_grants[grant.user_id].append(grant.id)
+            if grant.expires_at is None:
+                s.perpetual[grant.user_id] += grant.amount_micros
+            else:
+                bisect.insort(s.expiring[grant.user_id], (grant.expires_at, grant.id))
+        for purchase in self.purchases.values():
+            s.purchases[purchase.order_id] = purchase
+        for row in self.reservations.values():
+            old = s.reservations.get(row.id)
+            if old is None:
+                s.user_reservations[row.user_id].append(row.id)
+            elif old.status == "active":
+                s.active_by_user[old.user_id].discard(old.id)
+                if s.active_runs.get(old.run_id) == old.id:
+                    del s.active_runs[old.run_id]
+            s.reservations[row.id] = row
+            if row.status == "active":
+                s.active_by_user[row.user_id].add(row.id)
+                s.active_runs[row.run_id] = row.id
+        for usage in self.ledger.values():
+            s.ledger[usage.id] = usage
+            s.user_ledger[usage.user_id].append(usage.id)
+            s.used[usage.user_id] += usage.billed_cost_micros
+            if usage.reservation_id is not None:
+                s.billed_by_reservation[(usage.user_id, usage.reservation_id)] += usage.billed_cost_micros
+            if usage.run_id is not None:
+                s.billed_by_run[(usage.user_id, usage.run_id)] += usage.billed_cost_micros
+
+
+class MemoryMeteringStore:
+    """``MeteringStore`` + ``MeteringInspector`` in process memory."""
+
+    yield_points = True
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._state = _State()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _yield(self) -> None:
+        if self.yield_points:
+            await asyncio.sleep(0)
+
+    @asynccontextmanager
+    async def _transaction(self, *keys: str) -> AsyncIterator[_Tx]:
+        """Open a staged transaction holding the named locks (order before user); commit on success,
+        then release the locks."""
+        async with AsyncExitStack() as stack:
+            tx = _Tx(self._state, stack)
+            for key in keys:
+                await self._lock(tx, key)
+            yield tx
+            tx.commit()
+
+    async def _lock(self, tx: _Tx, key: str) -> None:
+        """Hold ``key`` until ``tx`` ends (the memory twin of ``pg_advisory_xact_lock``)."""
+        assert tx.stack is not None
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        await tx.stack.enter_async_context(lock)
+
+    def _now(self, now: datetime | None) -> datetime:
+        return self._clock() if now is None else now
+
+    def _expire_user(self, tx: _Tx, user_id: str, now: datetime) -> int:
+        """§3.13 within the caller's lock: claim past-TTL holds, top up the marked ones."""
+        claimed = [r for r in tx.active_reservations(user_id) if r.expires_at <= now]
+        claimed.sort(key=lambda r: (r.created_at, r.id))
+        created_at = self._clock()
+        for row in claimed:
+            tx.put_reservation(replace(row, status="expired"))
+            debit = rules.expiry_top_up(row, tx.billed_for_reservation(user_id, row.id))
+            if debit is not None:
+                tx.post_verified_debit(debit, created_at)
+        return len(claimed)
+
+    # ------------------------------------------------------------------ grants and purchases
+
+    async def grant_once(self, user_id: str, reason: str, amount_micros: int, *,
+                         expires_at: datetime | None = None) -> bool:
+        amount = rules.require_positive(amount_micros, "grant amountMicros")
+        rules.require_text(user_id, "grantOnce requires a userId")
+        rules.require_text(reason, "grantOnce requires a reason")
+        await self._yield()
+        tx = _Tx(self._state)  # no lock (as upstream): check and insert are one synchronous step
+        if tx.grant_exists(user_id, reason):
+            return False
+        tx.add_grant(CreditGrantRecord(id=rules.new_id(), user_id=user_id, amount_micros=amount,
+                                       reason=reason, expires_at=expires_at, created_at=self._clock()))
+        tx.commit()
+        return True
+
+    async def grant_purchase_once(self, order_id: str, user_id: str, amount_micros: int, *,
+                                  source: str | None = None, store_id: str | None = None,
+                                  test_mode: bool | None = None, currency: str | None = None,
+                                  variant_id: str | None = None) -> bool:
+        rules.require_text(order_id, "grantPurchaseOnce requires an orderId")
+        amount = rules.require_positive(amount_micros, "purchase amountMicros")
+        rules.require_text(user_id, "grantPurchaseOnce requires a userId")
+        async with self._transaction("order:" + order_id) as tx:
+            existing = tx.purchase(order_id)
+            await self._yield()
+            now = self._clock()
+            plan = rules.plan_grant_purchase(
+                existing, order_id=order_id, user_id=user_id, amount=amount,
+                source=source if source is not None else rules.DEFAULT_PURCHASE_SOURCE,
+                store_id=store_id, test_mode=test_mode, currency=currency, variant_id=variant_id, now=now,
+            )
+            if plan.purchase is not None:
+                tx.put_purchase(plan.purchase)
+            if plan.grant_amount:
+                reason = rules.purchase_reason(order_id)
+                if tx.grant_exists(user_id, reason):
+                    raise rules.grant_already_existed(order_id)
+                tx.add_grant(CreditGrantRecord(id=rules.new_id(), user_id=user_id, amount_micros=amount,
+                                               reason=reason, expires_at=None, created_at=now))
+            if plan.debit is not None:
+                tx.post_verified_debit(plan.debit, now)
+            return plan.granted
+
+    async def revoke_purchase(self, order_id: str, *, refund_fraction: float | None = None,
+                              source: str | None = None, allow_tombstone: bool = False,
+                              expected_store_id: str | None = None,
+                              expected_test_mode: bool | None = None,
+                              expected_currency: str | None = None) -> bool:
+        rules.require_text(order_id, "revokePurchase requires an orderId")
+        fraction = rules.exact_fraction(1 if refund_fraction is None else refund_fraction)
+        async with self._transaction("order:" + order_id) as tx:
+            existing = tx.purchase(order_id)
+            await self._yield()
+            plan = rules.plan_revoke(
+                existing, order_id=order_id, fraction=fraction,
+                source=source if source is not None else rules.DEFAULT_REFUND_SOURCE,
+                allow_tombstone=allow_tombstone is True, expected_store_id=expected_store_id,
+                expected_test_mode=expected_test_mode, expected_currency=expected_currency,
+                now=self._clock(),
+            )
+            if plan.lock_user is not None:
+                # the order lock is held; the user lock orders this debit with admissions
+                await self._lock(tx, "user:" + plan.lock_user)
+                await self._yield()
+            inserted = False
+            if plan.debit is not None:
+                inserted = tx.post_verified_debit(plan.debit, self._clock())
+            if plan.purchase is not None:
+                tx.put_purchase(plan.purchase)
+            return inserted
+
+    # ------------------------------------------------------------------ usage
+
+    async def record_usage(self, usage_id: str, user_id: str, billed_cost_micros: int, *,
+                           workspace_id: str | None = None, session_id: str | None = None,
+                           run_id: str | None = None, message_id: str | None = None,
+                           source: str | None = None, provider: str | None = None,
+                           model: str | None = None, input_tokens: int | None = None,
+                           output_tokens: int | None = None, cache_read_tokens: int | None = None,
+                           cache_write_tokens: int | None = None,
+                           provider_cost_micros: int | None = None, stop_reason: str | None = None,
+                           metadata: dict[str, Any] | None = None) -> bool:
+        row = rules.usage_row(
+            usage_id, user_id, billed_cost_micros, created_at=self._clock(), workspace_id=workspace_id,
+            session_id=session_id, run_id=run_id, message_id=message_id, source=source, provider=provider,
+            model=model, input_tokens=input_tokens, output_tokens=output_tokens,
+            cache_read_tokens=cache_read_tokens, cache_write_tokens=cache_write_tokens,
+            provider_cost_micros=provider_cost_micros, stop_reason=stop_reason, metadata=metadata,
+        )
+        async with self._transaction("user:" + user_id) as tx:
+            existing = tx.usage(row.id)
+            await self._yield()
+            if existing is not None:
+                if rules.usage_conflicts(existing, row):
+                    raise rules.usage_collision(row.id)
+                return False
+            tx.add_usage(row)
+            return True
+
+    async def billed_micros_for_run(self, user_id: str, run_id: str) -> int:
+        return self._state.billed_by_run.get((user_id, run_id), 0)
+
+    async def billed_micros_for_reservation(self, user_id: str, reservation_id: str) -> int:
+        return self._state.billed_by_reservation.get((user_id, reservation_id), 0)
+
+    # ------------------------------------------------------------------ reservations
+
+    async def reserve(self, user_id: str, run_id: str, amount_micros: int, ttl_seconds: float, *,
+                      workspace_id: str | None = None, session_id: str | None = None,
+                      source: str | None = None, min_available_micros: int | None = None,
+                      now: datetime | None = None) -> str:
+        args = rules.reserve_args(user_id, run_id, amount_micros, ttl_seconds, min_available_micros)
+        now = self._now(now)
+        async with self._transaction("user:" + user_id) as tx:
+            self._expire_user(tx, user_id, now)
+            for row in tx.active_reservations(user_id):
+                if row.run_id == run_id:
+                    return row.id
+            balance = tx.balance(user_id, now)
+            await self._yield()
+            if balance.available_micros < args.min_available:
+                raise InsufficientCreditError(balance.available_micros, args.min_available)
+            reservation = UsageReservationRecord(
+                id=rules.new_id(), user_id=user_id, run_id=run_id, amount_micros=args.amount,
+                status="active", charge_on_expire=False, created_at=now, expires_at=now + args.ttl,
+                workspace_id=workspace_id, session_id=session_id, source=source or "",
+            )
+            tx.put_reservation(reservation)
+            return reservation.id
+
+    async def finish_reservation(self, status: FinishStatus, *, reservation_id: str | None = None,
+                                 run_id: str | None = None, user_id: str | None = None) -> bool:
+        matchable = rules.finish_matchable(status)
+        rules.validate_finish(reservation_id, run_id, user_id)
+        owner = user_id
+        if owner is None and reservation_id is not None:
+            found = self._state.reservations.get(reservation_id)
+            owner = found.user_id if found is not None else None
+        keys = () if owner is None else ("user:" + owner,)
+        async with self._transaction(*keys) as tx:
+            target: UsageReservationRecord | None
+            if reservation_id is None:
+                assert run_id is not None and user_id is not None
+                rows = [r for r in tx.user_reservations(user_id)
+                        if r.run_id == run_id and r.status in matchable]
+                if not rows:
+                    return False
+                if len(rows) > 1:
+                    raise rules.ambiguous_finish(run_id)
+                target = rows[0]
+            else:
+                target = tx.reservation(reservation_id)
+            await self._yield()
+            if target is None or target.status not in matchable:
+                return False
+            if user_id is not None and target.user_id != user_id:
+                return False
+            tx.put_reservation(replace(target, status=status))
+            return True
+
+    async def expire_stale_reservations(self, *, now: datetime | None = None) -> int:
+        now = self._now(now)
+        users = sorted({r.user_id for rid in self._state.active_runs.values()
+                        if (r := self._state.reservations[rid]).expires_at <= now})
+        total = 0
+        for user in users:
+            async with self._transaction("user:" + user) as tx:
+                await self._yield()
+                total += self._expire_user(tx, user, now)
+        return total
+
+    async def mark_reservation_fallback_charge(self, user_id: str, reservation_id: str) -> None:
+        tx = _Tx(self._state)
+        row = tx.reservation(reservation_id)
+        if row is None or row.user_id != user_id or row.status != "active" or row.charge_on_expire:
+            return
+        tx.put_reservation(replace(row, charge_on_expire=True))
+        tx.commit()
+
+    # ------------------------------------------------------------------ reads
+
+    async def get_balance(self, user_id: str, *, now: datetime | None = None) -> MeteringBalance:
+        return _Tx(self._state).balance(user_id, self._now(now))
+
+    async def list_ledger(self, user_id: str, limit: int) -> list[CreditLedgerEntry]:
+        cap = rules.clamp_ledger_limit(limit)
+        s = self._state
+        grants = _newest((s.grants[i] for i in s.user_grants.get(user_id, ())), cap)
+        debits = _newest((r for i in s.user_ledger.get(user_id, ())
+                          if (r := s.ledger[i]).billed_cost_micros > 0), cap)
+        return rules.ledger_view(grants, debits, cap)
+
+    async def delete_user_rows(self, user_id: str) -> None:
+        """Account deletion: drop every credit row of the user (grants, purchases, holds, ledger, totals)."""
+        s = self._state
+        for grant_id in s.user_grants.pop(user_id, []):
+            grant = s.grants.pop(grant_id)
+            s.grant_keys.pop((grant.user_id, grant.reason), None)
+        s.expiring.pop(user_id, None)
+        for order_id in [k for k, p in s.purchases.items() if p.user_id == user_id]:
+            del s.purchases[order_id]
+        for reservation_id in s.user_reservations.pop(user_id, []):
+            row = s.reservations.pop(reservation_id)
+            if s.active_runs.get(row.run_id) == row.id:
+                del s.active_runs[row.run_id]
+        s.active_by_user.pop(user_id, None)
+        for usage_id in s.user_ledger.pop(user_id, []):
+            del s.ledger[usage_id]
+        for totals in (s.billed_by_reservation, s.billed_by_run):
+            for key in [k for k in totals if k[0] == user_id]:
+                del totals[key]
+        s.perpetual.pop(user_id, None)
+        s.used.pop(user_id, None)
+
+    # ------------------------------------------------------------------ MeteringInspector
+
+    async def get_purchase(self, order_id: str) -> CreditPurchaseRecord | None:
+        return self._state.purchases.get(order_id)
+
+    async def get_reservation(self, reservation_id: str) -> UsageReservationRecord | None:
+        return self._state.reservations.get(reservation_id)
+
+    async def list_reservations(self, user_id: str) -> list[UsageReservationRecord]:
+        s = self._state
+        return sorted((s.reservations[i] for i in s.user_reservations.get(user_id, ())),
+                      key=lambda r: (r.created_at, r.id))
+
+    async def get_usage(self, usage_id: str) -> UsageLedgerRecord | None:
+        return self._state.ledger.get(usage_id)
+
+    async def list_usage(self, user_id: str) -> list[UsageLedgerRecord]:
+        s = self._state
+        return sorted((s.ledger[i] for i in s.user_ledger.get(user_id, ())),
+                      key=lambda r: (r.created_at, r.id))
+
+    async def list_grants(self, user_id: str) -> list[CreditGrantRecord]:
+        s = self._state
+        return sorted((s.grants[i] for i in s.user_grants.get(user_id, ())),
+                      key=lambda g: (g.created_at, g.id))
+
+
+def _newest(rows: Iterable[_Row], cap: int) -> list[_Row]:
+    """The ``cap`` newest rows (``created_at DESC, id DESC``), as the SQL queries order them."""
+    return heapq.nlargest(cap, rows, key=lambda r: (r.created_at, r.id))
