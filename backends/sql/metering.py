@@ -1,0 +1,505 @@
+"""The credits ledger over ``backends.sql.db.Database``: one implementation for SQLite and Postgres.
+
+Serialisation (reference/metering.md §4): every mutating operation is one ``db.transaction()``. Postgres
+runs it under READ COMMITTED and takes transaction-scoped advisory locks through ``db.lock`` — the order
+lock (``order:<id>``) before the user lock (``user:<id>``), never the reverse — so each statement after
+the lock sees everything the previous holder committed. SQLite's transaction is ``BEGIN IMMEDIATE`` (one
+writer across every process on the file) and ``db.lock`` is a no-op.
+
+Balances never sum the ledger: ``boring_credit_balances`` holds, per user, the sum of perpetual grants and
+the sum of all debits, updated in the same transaction as the grant or debit row. A balance adds the user's
+*unexpired expiring* grants and *live* holds, both read through partial indexes (small sets), in one
+statement so the four figures come from one snapshot.
+
+The rules themselves (validation, refund arithmetic, replay checks, the ledger view) live in
+``localcore.metering.ledger_rules`` and are shared with the memory backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from backends.sql.db import Database, Executor, load_json
+from localcore.clock import Clock
+from localcore.metering import ledger_rules as rules
+from localcore.metering.types import (
+    CreditGrantRecord,
+    CreditLedgerEntry,
+    CreditPurchaseRecord,
+    FinishStatus,
+    InsufficientCreditError,
+    MeteringBalance,
+    MeteringRangeError,
+    UsageLedgerRecord,
+    UsageReservationRecord,
+)
+from localcore.store import ConstraintViolation
+
+Row = Mapping[str, Any]
+
+_GRANT_COLS = "id, user_id, amount_micros, reason, expires_at, created_at"
+_PURCHASE_COLS = (
+    "order_id, user_id, amount_micros, status, source, created_at, refunded_at, refunded_micros, "
+    "pending_refund_ppm, store_id, test_mode, currency, variant_id"
+)
+_RESERVATION_COLS = (
+    "id, user_id, workspace_id, session_id, run_id, source, amount_micros, status, charge_on_expire, "
+    "created_at, expires_at"
+)
+_LEDGER_COLS = (
+    "id, user_id, workspace_id, session_id, run_id, message_id, source, provider, model, input_tokens, "
+    "output_tokens, cache_read_tokens, cache_write_tokens, provider_cost_micros, billed_cost_micros, "
+    "stop_reason, metadata, reservation_id, created_at"
+)
+_CAP = rules.TOTAL_CAP
+
+_BUMP_TOTALS = f"""
+INSERT INTO boring_credit_balances (user_id, perpetual_granted_micros, used_micros, updated_at)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (user_id) DO UPDATE SET
+  perpetual_granted_micros = CASE
+    WHEN boring_credit_balances.perpetual_granted_micros + excluded.perpetual_granted_micros > {_CAP}
+    THEN {_CAP}
+    ELSE boring_credit_balances.perpetual_granted_micros + excluded.perpetual_granted_micros END,
+  used_micros = CASE
+    WHEN boring_credit_balances.used_micros + excluded.used_micros > {_CAP} THEN {_CAP}
+    ELSE boring_credit_balances.used_micros + excluded.used_micros END,
+  updated_at = excluded.updated_at
+"""
+
+# One statement, so the four figures share one snapshot. Cost: two primary-key lookups plus two range
+# scans over partial/covering indexes of the user's *unexpired* expiring grants and *live* holds.
+_BALANCE = """
+SELECT
+  (SELECT perpetual_granted_micros FROM boring_credit_balances WHERE user_id = $1) AS perpetual,
+  (SELECT used_micros FROM boring_credit_balances WHERE user_id = $1) AS used,
+  (SELECT SUM(amount_micros) FROM boring_credit_grants
+    WHERE user_id = $1 AND expires_at IS NOT NULL AND expires_at > $2) AS expiring,
+  (SELECT SUM(amount_micros) FROM boring_usage_reservations
+    WHERE user_id = $1 AND status = 'active' AND expires_at > $2) AS reserved
+"""
+
+
+def _int(value: Any) -> int:
+    """SUM(bigint) is numeric (a Decimal) on Postgres; NULL (no rows) is 0."""
+    return 0 if value is None else int(value)
+
+
+def _opt_bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _grant(row: Row) -> CreditGrantRecord:
+    return CreditGrantRecord(id=row["id"], user_id=row["user_id"], amount_micros=int(row["amount_micros"]),
+                             reason=row["reason"], expires_at=row["expires_at"], created_at=row["created_at"])
+
+
+def _purchase(row: Row) -> CreditPurchaseRecord:
+    def opt_int(name: str) -> int | None:
+        return None if row[name] is None else int(row[name])
+
+    return CreditPurchaseRecord(
+        order_id=row["order_id"], user_id=row["user_id"], amount_micros=opt_int("amount_micros"),
+        status=row["status"], source=row["source"], created_at=row["created_at"],
+        refunded_at=row["refunded_at"], refunded_micros=opt_int("refunded_micros"),
+        pending_refund_ppm=opt_int("pending_refund_ppm"), store_id=row["store_id"],
+        test_mode=_opt_bool(row["test_mode"]), currency=row["currency"], variant_id=row["variant_id"],
+    )
+
+
+def _reservation(row: Row) -> UsageReservationRecord:
+    return UsageReservationRecord(
+        id=row["id"], user_id=row["user_id"], run_id=row["run_id"], amount_micros=int(row["amount_micros"]),
+        status=row["status"], charge_on_expire=bool(row["charge_on_expire"]), created_at=row["created_at"],
+        expires_at=row["expires_at"], workspace_id=row["workspace_id"], session_id=row["session_id"],
+        source=row["source"],
+    )
+
+
+def _usage(row: Row) -> UsageLedgerRecord:
+    metadata = load_json(row["metadata"])
+    return UsageLedgerRecord(
+        id=row["id"], user_id=row["user_id"], billed_cost_micros=int(row["billed_cost_micros"]),
+        created_at=row["created_at"], source=row["source"], workspace_id=row["workspace_id"],
+        session_id=row["session_id"], run_id=row["run_id"], message_id=row["message_id"],
+        provider=row["provider"], model=row["model"], input_tokens=int(row["input_tokens"]),
+        output_tokens=int(row["output_tokens"]), cache_read_tokens=int(row["cache_read_tokens"]),
+        cache_write_tokens=int(row["cache_write_tokens"]),
+        provider_cost_micros=int(row["provider_cost_micros"]), stop_reason=row["stop_reason"],
+        metadata=metadata if isinstance(metadata, dict) else {}, reservation_id=row["reservation_id"],
+    )
+
+
+def _usage_params(row: UsageLedgerRecord) -> tuple[Any, ...]:
+    return (row.id, row.user_id, row.workspace_id, row.session_id, row.run_id, row.message_id, row.source,
+            row.provider, row.model, row.input_tokens, row.output_tokens, row.cache_read_tokens,
+            row.cache_write_tokens, row.provider_cost_micros, row.billed_cost_micros, row.stop_reason,
+            row.metadata, row.reservation_id, row.created_at)
+
+
+def _purchase_params(row: CreditPurchaseRecord) -> tuple[Any, ...]:
+    return (row.order_id, row.user_id, row.amount_micros, row.status, row.source, row.created_at,
+            row.refunded_at, row.refunded_micros, row.pending_refund_ppm, row.store_id, row.test_mode,
+            row.currency, row.variant_id)
+
+
+def _sum_overflow(exc: Exception) -> bool:
+    """SQLite's SUM() raises on 64-bit overflow (Postgres sums bigint as numeric and cannot)."""
+    return "integer overflow" in str(exc).lower()
+
+
+class SqlMeteringStore:
+    """``MeteringStore`` + ``MeteringInspector`` over a ``Database`` (SQLite or Postgres)."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        # Binary (code point) order for ids in ORDER BY, as the memory backend sorts Python strings.
+        self._binary = ' COLLATE "C"' if db.dialect == "postgres" else ""
+
+    def _now(self, now: datetime | None) -> datetime:
+        return self.clock() if now is None else now
+
+    # ------------------------------------------------------------------ shared statements
+
+    async def _bump_totals(self, tx: Executor, user_id: str, *, granted: int = 0, used: int = 0) -> None:
+        await tx.execute(_BUMP_TOTALS, user_id, min(granted, _CAP), min(used, _CAP), self.clock())
+
+    async def _insert_usage(self, tx: Executor, row: UsageLedgerRecord) -> bool:
+        """Insert a ledger row unless its id exists; keep the user's used total in step."""
+        placeholders = ", ".join(f"${i}" for i in range(1, 20))
+        inserted = await tx.execute(
+            f"INSERT INTO boring_usage_ledger ({_LEDGER_COLS}) VALUES ({placeholders}) "
+            "ON CONFLICT (id) DO NOTHING",
+            *_usage_params(row),
+        )
+        if inserted:
+            await self._bump_totals(tx, row.user_id, used=row.billed_cost_micros)
+        return bool(inserted)
+
+    async def _fetch_usage(self, ex: Executor, usage_id: str) -> UsageLedgerRecord | None:
+        row = await ex.fetchrow(f"SELECT {_LEDGER_COLS} FROM boring_usage_ledger WHERE id = $1", usage_id)
+        return None if row is None else _usage(row)
+
+    async def _post_verified_debit(self, tx: Executor, debit: rules.Debit) -> bool:
+        """§3.4: insert the debit unless its id exists; an existing row must be this very debit."""
+        if await self._insert_usage(tx, debit.row(self.clock())):
+            return True
+        rules.check_verified_debit(await self._fetch_usage(tx, debit.id), debit)
+        return False
+
+    async def _insert_grant(self, tx: Executor, grant: CreditGrantRecord) -> bool:
+        inserted = await tx.execute(
+            f"INSERT INTO boring_credit_grants ({_GRANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6) "
+            "ON CONFLICT (user_id, reason) DO NOTHING",
+            grant.id, grant.user_id, grant.amount_micros, grant.reason, grant.expires_at, grant.created_at,
+        )
+        if inserted and grant.expires_at is None:
+            await self._bump_totals(tx, grant.user_id, granted=grant.amount_micros)
+        return bool(inserted)
+
+    async def _write_purchase(self, tx: Executor, row: CreditPurchaseRecord, *, insert: bool) -> None:
+        if insert:
+            await tx.execute(
+                f"INSERT INTO boring_credit_purchases ({_PURCHASE_COLS}) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                *_purchase_params(row),
+            )
+            return
+        await tx.execute(
+            "UPDATE boring_credit_purchases SET user_id = $2, amount_micros = $3, status = $4, "
+            "source = $5, created_at = $6, refunded_at = $7, refunded_micros = $8, pending_refund_ppm = $9, "
+            "store_id = $10, test_mode = $11, currency = $12, variant_id = $13 WHERE order_id = $1",
+            *_purchase_params(row),
+        )
+
+    async def _fetch_purchase(self, ex: Executor, order_id: str) -> CreditPurchaseRecord | None:
+        row = await ex.fetchrow(
+            f"SELECT {_PURCHASE_COLS} FROM boring_credit_purchases WHERE order_id = $1", order_id
+        )
+        return None if row is None else _purchase(row)
+
+    async def _balance(self, ex: Executor, user_id: str, now: datetime) -> MeteringBalance:
+        try:
+            row = await ex.fetchrow(_BALANCE, user_id, now)
+        except Exception as exc:
+            if _sum_overflow(exc):
+                raise MeteringRangeError("metering granted exceeds the safe integer range") from None
+            raise
+        assert row is not None
+        parts = rules.BalanceParts(perpetual_granted=_int(row["perpetual"]),
+                                   expiring_granted=_int(row["expiring"]), used=_int(row["used"]),
+                                   reserved=_int(row["reserved"]))
+        return rules.build_balance(user_id, parts)
+
+    async def _billed_for_reservation(self, ex: Executor, user_id: str, reservation_id: str) -> int:
+        return _int(await ex.fetchval(
+            "SELECT SUM(billed_cost_micros) FROM boring_usage_ledger "
+            "WHERE user_id = $1 AND reservation_id = $2",
+            user_id, reservation_id,
+        ))
+
+    async def _expire_user(self, tx: Executor, user_id: str, now: datetime) -> int:
+        """§3.13 under the caller's user lock: claim past-TTL holds atomically, top up the marked ones."""
+        claimed = [_reservation(r) for r in await tx.fetch(
+            "UPDATE boring_usage_reservations SET status = 'expired' "
+            "WHERE user_id = $1 AND status = 'active' AND expires_at <= $2 "
+            f"RETURNING {_RESERVATION_COLS}",
+            user_id, now,
+        )]
+        claimed.sort(key=lambda r: (r.created_at, r.id))
+        for row in claimed:
+            if not row.charge_on_expire:
+                continue
+            debit = rules.expiry_top_up(row, await self._billed_for_reservation(tx, user_id, row.id))
+            if debit is not None:
+                await self._post_verified_debit(tx, debit)
+        return len(claimed)
+
+    # ------------------------------------------------------------------ grants and purchases
+
+    async def grant_once(self, user_id: str, reason: str, amount_micros: int, *,
+                         expires_at: datetime | None = None) -> bool:
+        amount = rules.require_positive(amount_micros, "grant amountMicros")
+        rules.require_text(user_id, "grantOnce requires a userId")
+        rules.require_text(reason, "grantOnce requires a reason")
+        grant = CreditGrantRecord(id=rules.new_id(), user_id=user_id, amount_micros=amount, reason=reason,
+                                  expires_at=expires_at, created_at=self.clock())
+        async with self.db.transaction() as tx:  # no lock: the unique index is the idempotency key
+            return await self._insert_grant(tx, grant)
+
+    async def grant_purchase_once(self, order_id: str, user_id: str, amount_micros: int, *,
+                                  source: str | None = None, store_id: str | None = None,
+                                  test_mode: bool | None = None, currency: str | None = None,
+                                  variant_id: str | None = None) -> bool:
+        rules.require_text(order_id, "grantPurchaseOnce requires an orderId")
+        amount = rules.require_positive(amount_micros, "purchase amountMicros")
+        rules.require_text(user_id, "grantPurchaseOnce requires a userId")
+        async with self.db.transaction() as tx:
+            await self.db.lock(tx, "order:" + order_id)
+            now = self.clock()
+            plan = rules.plan_grant_purchase(
+                await self._fetch_purchase(tx, order_id), order_id=order_id, user_id=user_id, amount=amount,
+                source=source if source is not None else rules.DEFAULT_PURCHASE_SOURCE,
+                store_id=store_id, test_mode=test_mode, currency=currency, variant_id=variant_id, now=now,
+            )
+            if plan.purchase is not None:
+                await self._write_purchase(tx, plan.purchase, insert=plan.insert)
+            if plan.grant_amount:
+                grant = CreditGrantRecord(id=rules.new_id(), user_id=user_id, amount_micros=plan.grant_amount,
+                                          reason=rules.purchase_reason(order_id), expires_at=None,
+                                          created_at=now)
+                if not await self._insert_grant(tx, grant):
+                    raise rules.grant_already_existed(order_id)
+            if plan.debit is not None:
+                await self._post_verified_debit(tx, plan.debit)
+            return plan.granted
+
+    async def revoke_purchase(self, order_id: str, *, refund_fraction: float | None = None,
+                              source: str | None = None, allow_tombstone: bool = False,
+                              expected_store_id: str | None = None,
+                              expected_test_mode: bool | None = None,
+                              expected_currency: str | None = None) -> bool:
+        rules.require_text(order_id, "revokePurchase requires an orderId")
+        fraction = rules.exact_fraction(1 if refund_fraction is None else refund_fraction)
+        async with self.db.transaction() as tx:
+            await self.db.lock(tx, "order:" + order_id)
+            plan = rules.plan_revoke(
+                await self._fetch_purchase(tx, order_id), order_id=order_id, fraction=fraction,
+                source=source if source is not None else rules.DEFAULT_REFUND_SOURCE,
+                allow_tombstone=allow_tombstone is True, expected_store_id=expected_store_id,
+                expected_test_mode=expected_test_mode, expected_currency=expected_currency,
+                now=self.clock(),
+            )
+            if plan.lock_user is not None:
+                await self.db.lock(tx, "user:" + plan.lock_user)  # order lock first, then user
+            inserted = False
+            if plan.debit is not None:
+                inserted = await self._post_verified_debit(tx, plan.debit)
+            if plan.purchase is not None:
+                await self._write_purchase(tx, plan.purchase, insert=plan.insert)
+            return inserted
+
+    # ------------------------------------------------------------------ usage
+
+    async def record_usage(self, usage_id: str, user_id: str, billed_cost_micros: int, *,
+                           workspace_id: str | None = None, session_id: str | None = None,
+                           run_id: str | None = None, message_id: str | None = None,
+                           source: str | None = None, provider: str | None = None,
+                           model: str | None = None, input_tokens: int | None = None,
+                           output_tokens: int | None = None, cache_read_tokens: int | None = None,
+                           cache_write_tokens: int | None = None,
+                           provider_cost_micros: int | None = None, stop_reason: str | None = None,
+                           metadata: dict[str, Any] | None = None) -> bool:
+        row = rules.usage_row(
+            usage_id, user_id, billed_cost_micros, created_at=self.clock(), workspace_id=workspace_id,
+            session_id=session_id, run_id=run_id, message_id=message_id, source=source, provider=provider,
+            model=model, input_tokens=input_tokens, output_tokens=output_tokens,
+            cache_read_tokens=cache_read_tokens, cache_write_tokens=cache_write_tokens,
+            provider_cost_micros=provider_cost_micros, stop_reason=stop_reason, metadata=metadata,
+        )
+        async with self.db.transaction() as tx:
+            await self.db.lock(tx, "user:" + row.user_id)
+            if await self._insert_usage(tx, row):
+                return True
+            existing = await self._fetch_usage(tx, row.id)
+            if existing is None or rules.usage_conflicts(existing, row):
+                raise rules.usage_collision(row.id)
+            return False
+
+    async def billed_micros_for_run(self, user_id: str, run_id: str) -> int:
+        return _int(await self.db.fetchval(
+            "SELECT SUM(billed_cost_micros) FROM boring_usage_ledger WHERE user_id = $1 AND run_id = $2",
+            user_id, run_id,
+        ))
+
+    async def billed_micros_for_reservation(self, user_id: str, reservation_id: str) -> int:
+        return await self._billed_for_reservation(self.db, user_id, reservation_id)
+
+    # ------------------------------------------------------------------ reservations
+
+    async def reserve(self, user_id: str, run_id: str, amount_micros: int, ttl_seconds: float, *,
+                      workspace_id: str | None = None, session_id: str | None = None,
+                      source: str | None = None, min_available_micros: int | None = None,
+                      now: datetime | None = None) -> str:
+        args = rules.reserve_args(user_id, run_id, amount_micros, ttl_seconds, min_available_micros)
+        now = self._now(now)
+        async with self.db.transaction() as tx:
+            await self.db.lock(tx, "user:" + user_id)
+            await self._expire_user(tx, user_id, now)
+            existing = await tx.fetchval(
+                "SELECT id FROM boring_usage_reservations "
+                "WHERE user_id = $1 AND run_id = $2 AND status = 'active'",
+                user_id, run_id,
+            )
+            if existing is not None:
+                return str(existing)
+            balance = await self._balance(tx, user_id, now)
+            if balance.available_micros < args.min_available:
+                raise InsufficientCreditError(balance.available_micros, args.min_available)
+            reservation_id = rules.new_id()
+            try:
+                await tx.execute(
+                    f"INSERT INTO boring_usage_reservations ({_RESERVATION_COLS}) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', false, $8, $9)",
+                    reservation_id, user_id, workspace_id, session_id, run_id, source or "", args.amount,
+                    now, now + args.ttl,
+                )
+            except ConstraintViolation as exc:
+                if exc.kind == "unique":
+                    raise rules.run_conflict(run_id) from None
+                raise
+            return reservation_id
+
+    async def finish_reservation(self, status: FinishStatus, *, reservation_id: str | None = None,
+                                 run_id: str | None = None, user_id: str | None = None) -> bool:
+        matchable = rules.finish_matchable(status)
+        rules.validate_finish(reservation_id, run_id, user_id)
+        in_list = ", ".join(f"'{s}'" for s in matchable)  # constants from finish_matchable
+        async with self.db.transaction() as tx:
+            owner = user_id
+            if owner is None:
+                owner = await tx.fetchval(
+                    "SELECT user_id FROM boring_usage_reservations WHERE id = $1", reservation_id
+                )
+            if owner is not None:
+                await self.db.lock(tx, "user:" + owner)
+            target = reservation_id
+            if target is None:
+                ids = await tx.fetch(
+                    "SELECT id FROM boring_usage_reservations "
+                    f"WHERE run_id = $1 AND user_id = $2 AND status IN ({in_list})",
+                    run_id, user_id,
+                )
+                if not ids:
+                    return False
+                if len(ids) > 1:
+                    assert run_id is not None
+                    raise rules.ambiguous_finish(run_id)
+                target = str(ids[0]["id"])
+            sql = f"UPDATE boring_usage_reservations SET status = $2 WHERE id = $1 AND status IN ({in_list})"
+            params: list[Any] = [target, status]
+            if user_id is not None:
+                sql += " AND user_id = $3"
+                params.append(user_id)
+            return bool(await tx.execute(sql, *params))
+
+    async def expire_stale_reservations(self, *, now: datetime | None = None) -> int:
+        now = self._now(now)
+        users = await self.db.fetch(
+            "SELECT DISTINCT user_id FROM boring_usage_reservations "
+            "WHERE status = 'active' AND expires_at <= $1",
+            now,
+        )
+        total = 0
+        for user_id in sorted(str(r["user_id"]) for r in users):
+            async with self.db.transaction() as tx:  # one transaction per user (partial failure as upstream)
+                await self.db.lock(tx, "user:" + user_id)
+                total += await self._expire_user(tx, user_id, now)
+        return total
+
+    async def mark_reservation_fallback_charge(self, user_id: str, reservation_id: str) -> None:
+        await self.db.execute(
+            "UPDATE boring_usage_reservations SET charge_on_expire = true "
+            "WHERE id = $1 AND user_id = $2 AND status = 'active'",
+            reservation_id, user_id,
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    async def get_balance(self, user_id: str, *, now: datetime | None = None) -> MeteringBalance:
+        return await self._balance(self.db, user_id, self._now(now))
+
+    async def list_ledger(self, user_id: str, limit: int) -> list[CreditLedgerEntry]:
+        cap = rules.clamp_ledger_limit(limit)
+        grants = await self.db.fetch(
+            f"SELECT {_GRANT_COLS} FROM boring_credit_grants WHERE user_id = $1 "
+            f"ORDER BY created_at DESC, id{self._binary} DESC LIMIT $2",
+            user_id, cap,
+        )
+        debits = await self.db.fetch(
+            f"SELECT {_LEDGER_COLS} FROM boring_usage_ledger WHERE user_id = $1 AND billed_cost_micros > 0 "
+            f"ORDER BY created_at DESC, id{self._binary} DESC LIMIT $2",
+            user_id, cap,
+        )
+        return rules.ledger_view([_grant(r) for r in grants], [_usage(r) for r in debits], cap)
+
+    # ------------------------------------------------------------------ MeteringInspector
+
+    async def get_purchase(self, order_id: str) -> CreditPurchaseRecord | None:
+        return await self._fetch_purchase(self.db, order_id)
+
+    async def get_reservation(self, reservation_id: str) -> UsageReservationRecord | None:
+        row = await self.db.fetchrow(
+            f"SELECT {_RESERVATION_COLS} FROM boring_usage_reservations WHERE id = $1", reservation_id
+        )
+        return None if row is None else _reservation(row)
+
+    async def list_reservations(self, user_id: str) -> list[UsageReservationRecord]:
+        rows = await self.db.fetch(
+            f"SELECT {_RESERVATION_COLS} FROM boring_usage_reservations WHERE user_id = $1 "
+            f"ORDER BY created_at, id{self._binary}",
+            user_id,
+        )
+        return [_reservation(r) for r in rows]
+
+    async def get_usage(self, usage_id: str) -> UsageLedgerRecord | None:
+        return await self._fetch_usage(self.db, usage_id)
+
+    async def list_usage(self, user_id: str) -> list[UsageLedgerRecord]:
+        rows = await self.db.fetch(
+            f"SELECT {_LEDGER_COLS} FROM boring_usage_ledger WHERE user_id = $1 "
+            f"ORDER BY created_at, id{self._binary}",
+            user_id,
+        )
+        return [_usage(r) for r in rows]
+
+    async def list_grants(self, user_id: str) -> list[CreditGrantRecord]:
+        rows = await self.db.fetch(
+            f"SELECT {_GRANT_COLS} FROM boring_credit_grants WHERE user_id = $1 "
+            f"ORDER BY created_at, id{self._binary}",
+            user_id,
+        )
+        return [_grant(r) for r in rows]
