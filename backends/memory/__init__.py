@@ -1,0 +1,457 @@
+"""In-memory backend: dicts guarded by one ``asyncio.Lock``. For tests and throwaway dev servers.
+
+Every mutating method takes the lock, validates first and mutates last, so a failure leaves nothing half
+done (the same all-or-nothing rule the SQL backends get from transactions). Records are frozen
+dataclasses, so callers can never mutate stored state by accident.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from backends.memory.metering import MemoryMeteringStore
+from localcore.clock import Clock, system_clock
+from localcore.store import (
+    Account,
+    ConstraintViolation,
+    DuplicateEmail,
+    IdempotencyRecord,
+    Member,
+    OneTimeToken,
+    RateLimitHit,
+    Session,
+    User,
+    UserSettings,
+    Workspace,
+    normalize_email,
+)
+
+_ROLE_RANK = {"owner": 0, "editor": 1, "viewer": 2}
+
+
+class MemoryState:
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users: dict[str, User] = {}
+        self.accounts: dict[str, Account] = {}
+        self.sessions: dict[str, Session] = {}  # by token hash
+        self.tokens: dict[str, OneTimeToken] = {}  # by "<kind>:<hash>"
+        self.user_settings: dict[tuple[str, str], UserSettings] = {}
+        self.workspaces: dict[str, Workspace] = {}
+        self.members: dict[tuple[str, str], Member] = {}
+        self.invites: dict[str, dict[str, Any]] = {}
+        self.workspace_settings: dict[tuple[str, str], Any] = {}
+        self.runtimes: dict[str, Any] = {}
+        self.idempotency: dict[str, IdempotencyRecord] = {}
+        self.rate_limits: dict[str, RateLimitHit] = {}
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class MemoryUserStore:
+    def __init__(self, state: MemoryState, clock: Clock, metering: MemoryMeteringStore) -> None:
+        self.s = state
+        self.clock = clock
+        self.metering = metering
+
+    def _email_taken(self, email: str, except_id: str | None = None) -> bool:
+        return any(u.email == email and u.id != except_id for u in self.s.users.values())
+
+    async def create_user(self, *, email: str, name: str = "", image: str | None = None,
+                          email_verified: bool = False) -> User:
+        async with self.s.lock:
+            email = normalize_email(email)
+            if self._email_taken(email):
+                raise DuplicateEmail()
+            now = self.clock()
+            user = User(id=_new_id(), email=email, name=name, email_verified=email_verified, image=image,
+                        created_at=now, updated_at=now)
+            self.s.users[user.id] = user
+            return user
+
+    async def get_user(self, user_id: str) -> User | None:
+        return self.s.users.get(user_id)
+
+    async def get_user_by_email(self, email: str) -> User | None:
+        email = normalize_email(email)
+        return next((u for u in self.s.users.values() if u.email == email), None)
+
+    async def update_user(self, user_id: str, *, name: str | None = None, image: str | None = None,
+                          email: str | None = None, email_verified: bool | None = None,
+                          clear_image: bool = False) -> User | None:
+        async with self.s.lock:
+            user = self.s.users.get(user_id)
+            if user is None:
+                return None
+            changes: dict[str, Any] = {"updated_at": self.clock()}
+            if name is not None:
+                changes["name"] = name
+            if image is not None:
+                changes["image"] = image
+            elif clear_image:
+                changes["image"] = None
+            if email_verified is not None:
+                changes["email_verified"] = email_verified
+            if email is not None:
+                email = normalize_email(email)
+                if self._email_taken(email, except_id=user_id):
+                    raise DuplicateEmail()
+                changes["email"] = email
+            user = replace(user, **changes)
+            self.s.users[user_id] = user
+            return user
+
+    async def count_users(self) -> int:
+        return len(self.s.users)
+
+    async def link_account(self, *, user_id: str, provider_id: str, account_id: str,
+                           password_hash: str | None = None) -> Account:
+        async with self.s.lock:
+            if user_id not in self.s.users:
+                raise ConstraintViolation("foreign_key", "unknown user")
+            if any(a.provider_id == provider_id and a.account_id == account_id
+                   for a in self.s.accounts.values()):
+                raise ConstraintViolation("unique", "account already linked")
+            now = self.clock()
+            account = Account(id=_new_id(), user_id=user_id, provider_id=provider_id, account_id=account_id,
+                              password_hash=password_hash, created_at=now, updated_at=now)
+            self.s.accounts[account.id] = account
+            return account
+
+    async def get_account(self, provider_id: str, account_id: str) -> Account | None:
+        return next((a for a in self.s.accounts.values()
+                     if a.provider_id == provider_id and a.account_id == account_id), None)
+
+    async def get_credential(self, user_id: str) -> Account | None:
+        return next((a for a in self.s.accounts.values()
+                     if a.user_id == user_id and a.provider_id == "credential"), None)
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        existing = await self.get_credential(user_id)
+        if existing is None:
+            await self.link_account(user_id=user_id, provider_id="credential", account_id=user_id,
+                                    password_hash=password_hash)
+            return
+        async with self.s.lock:
+            self.s.accounts[existing.id] = replace(existing, password_hash=password_hash,
+                                                   updated_at=self.clock())
+
+    async def get_user_settings(self, user_id: str, app_id: str) -> UserSettings:
+        stored = self.s.user_settings.get((user_id, app_id))
+        if stored is not None:
+            return replace(stored, settings=copy.deepcopy(stored.settings))
+        user = self.s.users.get(user_id)
+        return UserSettings(display_name=user.name if user else "", email=user.email if user else "",
+                            settings={})
+
+    async def put_user_settings(self, user_id: str, app_id: str, *, display_name: str | None = None,
+                                email: str | None = None,
+                                settings: dict[str, Any] | None = None) -> UserSettings:
+        current = await self.get_user_settings(user_id, app_id)
+        async with self.s.lock:
+            if user_id not in self.s.users:
+                raise ConstraintViolation("foreign_key", "unknown user")
+            merged = UserSettings(
+                display_name=current.display_name if display_name is None else display_name,
+                email=current.email if email is None else email,
+                settings=copy.deepcopy(current.settings if settings is None else settings),
+            )
+            self.s.user_settings[(user_id, app_id)] = merged
+            return replace(merged, settings=copy.deepcopy(merged.settings))
+
+    async def delete_user_completely(self, user_id: str) -> bool:
+        async with self.s.lock:
+            if user_id not in self.s.users:
+                return False
+            self._cascade(user_id)
+        await self.metering.delete_user_rows(user_id)
+        return True
+
+    def _hard_delete_workspace(self, workspace_id: str) -> None:
+        s = self.s
+        s.workspaces.pop(workspace_id, None)
+        s.runtimes.pop(workspace_id, None)
+        for key in [k for k in s.members if k[0] == workspace_id]:
+            del s.members[key]
+        for key in [k for k in s.workspace_settings if k[0] == workspace_id]:
+            del s.workspace_settings[key]
+        for invite_id in [i for i, inv in s.invites.items() if inv["workspace_id"] == workspace_id]:
+            del s.invites[invite_id]
+
+    def _cascade(self, user_id: str) -> None:
+        """reference/contract.md §6.7, on plain dicts (the caller holds the lock)."""
+        s = self.s
+        owned = sorted(ws for (ws, uid), m in s.members.items()
+                       if uid == user_id and m.role == "owner" and ws in s.workspaces
+                       and s.workspaces[ws].deleted_at is None)
+        for ws_id in owned:
+            owners = [m for (w, _), m in s.members.items() if w == ws_id and m.role == "owner"]
+            if len(owners) != 1:
+                continue
+            editors = sorted((m for (w, u), m in s.members.items()
+                              if w == ws_id and m.role == "editor" and u != user_id),
+                             key=lambda m: (m.created_at, m.user_id))
+            if editors:
+                heir = editors[0]
+                s.members[(ws_id, heir.user_id)] = replace(heir, role="owner")
+                s.workspaces[ws_id] = replace(s.workspaces[ws_id], created_by=heir.user_id)
+            else:
+                self._hard_delete_workspace(ws_id)
+        for ws in list(s.workspaces.values()):
+            if ws.created_by != user_id:
+                continue
+            others = sorted((m for (w, u), m in s.members.items() if w == ws.id and u != user_id),
+                            key=lambda m: (_ROLE_RANK[m.role], m.created_at, m.user_id))
+            if others:
+                s.workspaces[ws.id] = replace(ws, created_by=others[0].user_id)
+        for key in [k for k in s.members if k[1] == user_id]:
+            del s.members[key]
+        for invite_id, invite in list(s.invites.items()):
+            if invite["created_by"] == user_id:
+                if invite["accepted_at"] is None:
+                    del s.invites[invite_id]
+                else:
+                    invite["created_by"] = None
+        for ws in [w for w in s.workspaces.values() if w.created_by == user_id]:
+            self._hard_delete_workspace(ws.id)
+        for key in [k for k, t in s.tokens.items() if t.data.get("userId") == user_id]:
+            del s.tokens[key]
+        for key in [k for k, sess in s.sessions.items() if sess.user_id == user_id]:
+            del s.sessions[key]
+        for key in [k for k, a in s.accounts.items() if a.user_id == user_id]:
+            del s.accounts[key]
+        for key in [k for k in s.user_settings if k[0] == user_id]:
+            del s.user_settings[key]
+        del s.users[user_id]
+
+
+class MemorySessionStore:
+    def __init__(self, state: MemoryState, clock: Clock) -> None:
+        self.s = state
+        self.clock = clock
+
+    async def create_session(self, *, token_hash: str, user_id: str, expires_at: datetime,
+                             ip_address: str | None = None, user_agent: str | None = None) -> Session:
+        async with self.s.lock:
+            if user_id not in self.s.users:
+                raise ConstraintViolation("foreign_key", "unknown user")
+            if token_hash in self.s.sessions:
+                raise ConstraintViolation("unique", "session token exists")
+            now = self.clock()
+            session = Session(id=_new_id(), token_hash=token_hash, user_id=user_id, expires_at=expires_at,
+                              created_at=now, updated_at=now, ip_address=ip_address, user_agent=user_agent)
+            self.s.sessions[token_hash] = session
+            return session
+
+    async def get_session(self, token_hash: str) -> tuple[Session, User] | None:
+        session = self.s.sessions.get(token_hash)
+        if session is None:
+            return None
+        user = self.s.users.get(session.user_id)
+        return (session, user) if user else None
+
+    async def extend_session(self, session_id: str, expires_at: datetime) -> None:
+        async with self.s.lock:
+            for key, session in self.s.sessions.items():
+                if session.id == session_id:
+                    self.s.sessions[key] = replace(session, expires_at=expires_at, updated_at=self.clock())
+                    return
+
+    async def list_sessions(self, user_id: str) -> list[Session]:
+        return sorted((s for s in self.s.sessions.values() if s.user_id == user_id),
+                      key=lambda s: (s.created_at, s.id))
+
+    async def delete_session(self, token_hash: str) -> bool:
+        async with self.s.lock:
+            return self.s.sessions.pop(token_hash, None) is not None
+
+    async def delete_user_sessions(self, user_id: str, *, except_token_hash: str | None = None) -> int:
+        async with self.s.lock:
+            doomed = [k for k, s in self.s.sessions.items() if s.user_id == user_id and k != except_token_hash]
+            for key in doomed:
+                del self.s.sessions[key]
+            return len(doomed)
+
+    async def delete_expired_sessions(self, now: datetime) -> int:
+        async with self.s.lock:
+            doomed = [k for k, s in self.s.sessions.items() if s.expires_at <= now]
+            for key in doomed:
+                del self.s.sessions[key]
+            return len(doomed)
+
+
+class MemoryTokenStore:
+    def __init__(self, state: MemoryState, clock: Clock) -> None:
+        self.s = state
+        self.clock = clock
+
+    async def put_token(self, *, kind: str, token_hash: str, data: dict[str, Any],
+                        expires_at: datetime) -> OneTimeToken:
+        async with self.s.lock:
+            key = f"{kind}:{token_hash}"
+            if key in self.s.tokens:
+                raise ConstraintViolation("unique", "token exists")
+            token = OneTimeToken(kind=kind, token_hash=token_hash, data=copy.deepcopy(data),
+                                 expires_at=expires_at, created_at=self.clock())
+            self.s.tokens[key] = token
+            return replace(token, data=copy.deepcopy(token.data))
+
+    async def get_token(self, kind: str, token_hash: str) -> OneTimeToken | None:
+        token = self.s.tokens.get(f"{kind}:{token_hash}")
+        return replace(token, data=copy.deepcopy(token.data)) if token else None
+
+    async def consume_token(self, kind: str, token_hash: str) -> OneTimeToken | None:
+        async with self.s.lock:
+            return self.s.tokens.pop(f"{kind}:{token_hash}", None)
+
+    async def delete_tokens_for_user(self, user_id: str) -> int:
+        async with self.s.lock:
+            doomed = [k for k, t in self.s.tokens.items() if t.data.get("userId") == user_id]
+            for key in doomed:
+                del self.s.tokens[key]
+            return len(doomed)
+
+
+class MemoryWorkspaceStore:
+    def __init__(self, state: MemoryState, clock: Clock) -> None:
+        self.s = state
+        self.clock = clock
+
+    async def create_workspace(self, *, user_id: str, name: str, app_id: str,
+                               is_default: bool = False) -> Workspace:
+        async with self.s.lock:
+            if user_id not in self.s.users:
+                raise ConstraintViolation("foreign_key", "unknown user")
+            if is_default and any(w.is_default and w.created_by == user_id and w.app_id == app_id
+                                  for w in self.s.workspaces.values()):
+                raise ConstraintViolation("unique", "idx_workspaces_default_per_user_app")
+            now = self.clock()
+            workspace = Workspace(id=_new_id(), app_id=app_id, name=name, created_by=user_id, created_at=now,
+                                  deleted_at=None, is_default=is_default)
+            self.s.workspaces[workspace.id] = workspace
+            self.s.members[(workspace.id, user_id)] = Member(workspace.id, user_id, "owner", now)
+            return workspace
+
+    async def list_workspaces(self, user_id: str, app_id: str) -> list[Workspace]:
+        found = [w for w in self.s.workspaces.values()
+                 if w.app_id == app_id and w.deleted_at is None and (w.id, user_id) in self.s.members]
+        found.sort(key=lambda w: w.id, reverse=True)
+        found.sort(key=lambda w: (w.is_default, w.created_at), reverse=True)
+        return found
+
+    async def get_workspace(self, workspace_id: str) -> Workspace | None:
+        workspace = self.s.workspaces.get(workspace_id)
+        return workspace if workspace and workspace.deleted_at is None else None
+
+    async def get_member_role(self, workspace_id: str, user_id: str) -> str | None:
+        member = self.s.members.get((workspace_id, user_id))
+        return member.role if member else None
+
+    async def list_members(self, workspace_id: str) -> list[Member]:
+        return sorted((m for (w, _), m in self.s.members.items() if w == workspace_id),
+                      key=lambda m: (m.created_at, m.user_id))
+
+    async def upsert_member(self, workspace_id: str, user_id: str, role: str) -> Member:
+        async with self.s.lock:
+            if role not in _ROLE_RANK:
+                raise ConstraintViolation("check", "role")
+            if workspace_id not in self.s.workspaces or user_id not in self.s.users:
+                raise ConstraintViolation("foreign_key", "unknown workspace or user")
+            existing = self.s.members.get((workspace_id, user_id))
+            member = (replace(existing, role=role) if existing
+                      else Member(workspace_id, user_id, role, self.clock()))
+            self.s.members[(workspace_id, user_id)] = member
+            return member
+
+
+class MemoryIdempotencyStore:
+    def __init__(self, state: MemoryState, clock: Clock) -> None:
+        self.s = state
+        self.clock = clock
+
+    async def claim(self, key: str, *, now: datetime, ttl_seconds: int = 86400) -> IdempotencyRecord | None:
+        async with self.s.lock:
+            existing = self.s.idempotency.get(key)
+            if existing is not None and existing.created_at >= now - timedelta(seconds=ttl_seconds):
+                return existing
+            self.s.idempotency[key] = IdempotencyRecord(key, "pending", None, None, now)
+            return None
+
+    async def complete(self, key: str, *, status: int, body: Any) -> None:
+        async with self.s.lock:
+            existing = self.s.idempotency.get(key)
+            if existing is not None:
+                self.s.idempotency[key] = replace(existing, status="done", response_status=status,
+                                                  response_body=copy.deepcopy(body))
+
+    async def release(self, key: str) -> None:
+        async with self.s.lock:
+            existing = self.s.idempotency.get(key)
+            if existing is not None and existing.status == "pending":
+                del self.s.idempotency[key]
+
+    async def sweep(self, older_than: datetime) -> int:
+        async with self.s.lock:
+            doomed = [k for k, r in self.s.idempotency.items() if r.created_at < older_than]
+            for key in doomed:
+                del self.s.idempotency[key]
+            return len(doomed)
+
+
+class MemoryRateLimitStore:
+    def __init__(self, state: MemoryState, clock: Clock) -> None:
+        self.s = state
+        self.clock = clock
+
+    async def hit(self, key: str, *, window_seconds: float, now: datetime) -> RateLimitHit:
+        async with self.s.lock:
+            current = self.s.rate_limits.get(key)
+            if current is None or current.reset_at <= now:
+                current = RateLimitHit(count=1, reset_at=now + timedelta(seconds=window_seconds))
+            else:
+                current = RateLimitHit(count=current.count + 1, reset_at=current.reset_at)
+            self.s.rate_limits[key] = current
+            return current
+
+    async def reset(self, key: str) -> None:
+        async with self.s.lock:
+            self.s.rate_limits.pop(key, None)
+
+
+class MemoryBackend:
+    kind = "memory"
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or system_clock
+        self.state = MemoryState()
+        self.metering = MemoryMeteringStore(self.clock)
+        self.users = MemoryUserStore(self.state, self.clock, self.metering)
+        self.sessions = MemorySessionStore(self.state, self.clock)
+        self.tokens = MemoryTokenStore(self.state, self.clock)
+        self.workspaces = MemoryWorkspaceStore(self.state, self.clock)
+        self.idempotency = MemoryIdempotencyStore(self.state, self.clock)
+        self.rate_limits = MemoryRateLimitStore(self.state, self.clock)
+        self.closed = False
+
+    async def ping(self) -> None:
+        if self.closed:
+            raise RuntimeError("backend is closed")
+
+    async def schema_version(self) -> int:
+        return 0
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def __aenter__(self) -> MemoryBackend:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()

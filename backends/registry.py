@@ -1,0 +1,52 @@
+"""``open_backend(url)``: the one place a storage URL becomes an opened, migrated backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from localcore.clock import Clock
+from localcore.store import Backend
+
+
+class UnsupportedBackendURL(ValueError):
+    """The URL names no backend localcore knows."""
+
+
+def sqlite_path(url: str) -> str:
+    """``sqlite:///abs/path.db`` → ``/abs/path.db``; ``sqlite://relative.db`` → ``relative.db``."""
+    rest = url[len("sqlite://"):]
+    if rest.startswith("/"):
+        return rest
+    if not rest:
+        raise UnsupportedBackendURL("sqlite URL needs a path: sqlite:///abs/path.db")
+    return str(Path(rest))
+
+
+def describe(url: str) -> str:
+    """The URL without any password, for logs and ``doctor``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+async def open_backend(url: str, *, clock: Clock | None = None) -> Backend:
+    """Open and migrate the backend ``url`` names: ``memory://``, ``sqlite:///abs/path.db`` (or
+    ``sqlite://relative.db``), ``postgresql://…`` / ``postgres://…``."""
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "memory":
+        from backends.memory import MemoryBackend
+
+        return MemoryBackend(clock)
+    if scheme == "sqlite":
+        from backends.sqlite import open_sqlite
+
+        return await open_sqlite(sqlite_path(url), clock=clock)
+    if scheme in ("postgres", "postgresql"):
+        from backends.postgres import open_postgres
+
+        return await open_postgres(url, clock=clock)
+    raise UnsupportedBackendURL(
+        f"unsupported backend URL scheme {scheme!r}: use memory://, sqlite:///path.db or postgresql://…")

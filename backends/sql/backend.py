@@ -1,0 +1,50 @@
+"""The Backend object both SQL backends return: the core stores and the ledger over one ``Database``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backends.sql.db import Database
+from backends.sql.metering import SqlMeteringStore
+from backends.sql.stores import (
+    SqlIdempotencyStore,
+    SqlRateLimitStore,
+    SqlSessionStore,
+    SqlTokenStore,
+    SqlUserStore,
+    SqlWorkspaceStore,
+)
+from localcore.clock import Clock
+
+
+class SqlBackend:
+    kind: str = "sql"
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        self.users = SqlUserStore(db, clock)
+        self.sessions = SqlSessionStore(db, clock)
+        self.tokens = SqlTokenStore(db, clock)
+        self.workspaces = SqlWorkspaceStore(db, clock)
+        self.idempotency = SqlIdempotencyStore(db, clock)
+        self.rate_limits = SqlRateLimitStore(db, clock)
+        self.metering = SqlMeteringStore(db, clock)
+        self._closed = False
+
+    async def ping(self) -> None:
+        await self.db.fetchval("SELECT 1")
+
+    async def schema_version(self) -> int:
+        return int(await self.db.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self.db.close()
+
+    async def __aenter__(self) -> SqlBackend:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()

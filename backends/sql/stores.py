@@ -1,0 +1,495 @@
+"""The core stores (users, sessions, tokens, workspaces, idempotency, rate limits) written once in SQL.
+
+Both SQL backends run this code over their ``Database`` adapter; the contracts are the docstrings of
+``localcore.store``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from backends.sql.db import Database, Executor, Row, load_json
+from localcore.clock import Clock
+from localcore.store import (
+    Account,
+    ConstraintViolation,
+    DuplicateEmail,
+    IdempotencyRecord,
+    Member,
+    OneTimeToken,
+    RateLimitHit,
+    Session,
+    User,
+    UserSettings,
+    Workspace,
+    is_uuid,
+    normalize_email,
+)
+
+_USER_COLUMNS = "u.id, u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at"
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _user(row: Row, prefix: str = "") -> User:
+    return User(
+        id=row[f"{prefix}id"], email=row[f"{prefix}email"], name=row[f"{prefix}name"],
+        email_verified=bool(row[f"{prefix}email_verified"]), image=row[f"{prefix}image"],
+        created_at=row[f"{prefix}created_at"], updated_at=row[f"{prefix}updated_at"],
+    )
+
+
+def _account(row: Row) -> Account:
+    return Account(
+        id=row["id"], user_id=row["user_id"], provider_id=row["provider_id"], account_id=row["account_id"],
+        password_hash=row["password"], created_at=row["created_at"], updated_at=row["updated_at"],
+    )
+
+
+def _session(row: Row) -> Session:
+    return Session(
+        id=row["id"], token_hash=row["token_hash"], user_id=row["user_id"], expires_at=row["expires_at"],
+        created_at=row["created_at"], updated_at=row["updated_at"], ip_address=row["ip_address"],
+        user_agent=row["user_agent"],
+    )
+
+
+def _workspace(row: Row) -> Workspace:
+    return Workspace(
+        id=row["id"], app_id=row["app_id"], name=row["name"], created_by=row["created_by"],
+        created_at=row["created_at"], deleted_at=row["deleted_at"], is_default=bool(row["is_default"]),
+    )
+
+
+def _member(row: Row) -> Member:
+    return Member(workspace_id=row["workspace_id"], user_id=row["user_id"], role=row["role"],
+                  created_at=row["created_at"])
+
+
+class SqlUserStore:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def create_user(self, *, email: str, name: str = "", image: str | None = None,
+                          email_verified: bool = False) -> User:
+        now = self.clock()
+        try:
+            async with self.db.transaction() as tx:
+                row = await tx.fetchrow(
+                    "INSERT INTO users (id, email, name, email_verified, image, created_at, updated_at) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $6) "
+                    "RETURNING id, email, name, email_verified, image, created_at, updated_at",
+                    _new_id(), normalize_email(email), name, email_verified, image, now,
+                )
+        except ConstraintViolation as exc:
+            if exc.kind == "unique":
+                raise DuplicateEmail() from None
+            raise
+        assert row is not None
+        return _user(row)
+
+    async def get_user(self, user_id: str) -> User | None:
+        if not is_uuid(user_id):
+            return None
+        row = await self.db.fetchrow(f"SELECT {_USER_COLUMNS} FROM users u WHERE u.id = $1", user_id)
+        return _user(row) if row else None
+
+    async def get_user_by_email(self, email: str) -> User | None:
+        row = await self.db.fetchrow(f"SELECT {_USER_COLUMNS} FROM users u WHERE u.email = $1",
+                                     normalize_email(email))
+        return _user(row) if row else None
+
+    async def update_user(self, user_id: str, *, name: str | None = None, image: str | None = None,
+                          email: str | None = None, email_verified: bool | None = None,
+                          clear_image: bool = False) -> User | None:
+        if not is_uuid(user_id):
+            return None
+        sets = ["updated_at = $2"]
+        args: list[Any] = [user_id, self.clock()]
+        for column, value in (("name", name), ("image", image), ("email_verified", email_verified),
+                              ("email", normalize_email(email) if email is not None else None)):
+            if value is not None:
+                args.append(value)
+                sets.append(f"{column} = ${len(args)}")
+        if clear_image and image is None:
+            sets.append("image = NULL")
+        try:
+            async with self.db.transaction() as tx:
+                row = await tx.fetchrow(
+                    f"UPDATE users SET {', '.join(sets)} WHERE id = $1 "
+                    "RETURNING id, email, name, email_verified, image, created_at, updated_at", *args)
+        except ConstraintViolation as exc:
+            if exc.kind == "unique":
+                raise DuplicateEmail() from None
+            raise
+        return _user(row) if row else None
+
+    async def count_users(self) -> int:
+        return int(await self.db.fetchval("SELECT count(*) AS n FROM users"))
+
+    async def link_account(self, *, user_id: str, provider_id: str, account_id: str,
+                           password_hash: str | None = None) -> Account:
+        if not is_uuid(user_id):
+            raise ConstraintViolation("foreign_key", "unknown user")
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "INSERT INTO accounts (id, account_id, provider_id, user_id, password, created_at, updated_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $6) "
+                "RETURNING id, account_id, provider_id, user_id, password, created_at, updated_at",
+                _new_id(), account_id, provider_id, user_id, password_hash, now,
+            )
+        assert row is not None
+        return _account(row)
+
+    async def get_account(self, provider_id: str, account_id: str) -> Account | None:
+        row = await self.db.fetchrow(
+            "SELECT id, account_id, provider_id, user_id, password, created_at, updated_at FROM accounts "
+            "WHERE provider_id = $1 AND account_id = $2", provider_id, account_id)
+        return _account(row) if row else None
+
+    async def get_credential(self, user_id: str) -> Account | None:
+        if not is_uuid(user_id):
+            return None
+        row = await self.db.fetchrow(
+            "SELECT id, account_id, provider_id, user_id, password, created_at, updated_at FROM accounts "
+            "WHERE user_id = $1 AND provider_id = 'credential'", user_id)
+        return _account(row) if row else None
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE accounts SET password = $2, updated_at = $3 "
+                "WHERE user_id = $1 AND provider_id = 'credential'", user_id, password_hash, now)
+            if not changed:
+                await tx.execute(
+                    "INSERT INTO accounts (id, account_id, provider_id, user_id, password, created_at, "
+                    "updated_at) VALUES ($1, $2, 'credential', $2, $3, $4, $4)",
+                    _new_id(), user_id, password_hash, now)
+
+    async def get_user_settings(self, user_id: str, app_id: str) -> UserSettings:
+        if not is_uuid(user_id):
+            return UserSettings(display_name="", email="", settings={})
+        row = await self.db.fetchrow(
+            "SELECT s.display_name, s.email AS s_email, s.settings, u.name, u.email "
+            "FROM users u LEFT JOIN user_settings s ON s.user_id = u.id AND s.app_id = $2 WHERE u.id = $1",
+            user_id, app_id)
+        if row is None:
+            return UserSettings(display_name="", email="", settings={})
+        if row["display_name"] is None:
+            return UserSettings(display_name=row["name"] or "", email=row["email"] or "", settings={})
+        return UserSettings(display_name=row["display_name"], email=row["s_email"],
+                            settings=load_json(row["settings"]) or {})
+
+    async def put_user_settings(self, user_id: str, app_id: str, *, display_name: str | None = None,
+                                email: str | None = None,
+                                settings: dict[str, Any] | None = None) -> UserSettings:
+        current = await self.get_user_settings(user_id, app_id)
+        merged = UserSettings(
+            display_name=current.display_name if display_name is None else display_name,
+            email=current.email if email is None else email,
+            settings=current.settings if settings is None else settings,
+        )
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO user_settings (user_id, app_id, display_name, email, settings, updated_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, app_id) DO UPDATE SET "
+                "display_name = excluded.display_name, email = excluded.email, "
+                "settings = excluded.settings, updated_at = excluded.updated_at",
+                user_id, app_id, merged.display_name, merged.email,
+                merged.settings, self.clock())
+        return merged
+
+    async def delete_user_completely(self, user_id: str) -> bool:
+        if not is_uuid(user_id):
+            return False
+        async with self.db.transaction() as tx:
+            await self.db.lock(tx, f"user-delete:{user_id}")
+            if not await tx.fetchval("SELECT 1 FROM users WHERE id = $1", user_id):
+                return False
+            await _delete_user_cascade(self.db, tx, user_id)
+        return True
+
+
+async def _hard_delete_workspace(tx: Executor, workspace_id: str) -> None:
+    for table in ("workspace_invites", "workspace_settings", "workspace_runtimes", "workspace_members"):
+        await tx.execute(f"DELETE FROM {table} WHERE workspace_id = $1", workspace_id)
+    await tx.execute("DELETE FROM workspaces WHERE id = $1", workspace_id)
+
+
+async def _delete_user_cascade(db: Database, tx: Executor, user_id: str) -> None:
+    """reference/contract.md §6.7, steps 1-8, inside the caller's transaction."""
+    owned = await tx.fetch(
+        "SELECT w.id FROM workspaces w JOIN workspace_members m ON m.workspace_id = w.id "
+        "WHERE m.user_id = $1 AND m.role = 'owner' AND w.deleted_at IS NULL ORDER BY w.id", user_id)
+    for row in owned:
+        workspace_id = row["id"]
+        owners = await tx.fetch(
+            "SELECT user_id FROM workspace_members WHERE workspace_id = $1 AND role = 'owner' FOR UPDATE",
+            workspace_id)
+        if len(owners) != 1:
+            continue
+        editor = await tx.fetchrow(
+            "SELECT user_id FROM workspace_members WHERE workspace_id = $1 AND role = 'editor' "
+            "AND user_id <> $2 ORDER BY created_at ASC, user_id ASC LIMIT 1", workspace_id, user_id)
+        if editor is not None:
+            await tx.execute("UPDATE workspace_members SET role = 'owner' WHERE workspace_id = $1 "
+                             "AND user_id = $2", workspace_id, editor["user_id"])
+            await tx.execute("UPDATE workspaces SET created_by = $2 WHERE id = $1", workspace_id,
+                             editor["user_id"])
+        else:
+            await _hard_delete_workspace(tx, workspace_id)
+    created = await tx.fetch("SELECT id FROM workspaces WHERE created_by = $1", user_id)
+    for row in created:
+        heir = await tx.fetchrow(
+            "SELECT user_id FROM workspace_members WHERE workspace_id = $1 AND user_id <> $2 "
+            "ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'editor' THEN 1 ELSE 2 END, created_at ASC, "
+            "user_id ASC LIMIT 1", row["id"], user_id)
+        if heir is not None:
+            await tx.execute("UPDATE workspaces SET created_by = $2 WHERE id = $1", row["id"],
+                             heir["user_id"])
+    await tx.execute("DELETE FROM workspace_members WHERE user_id = $1", user_id)
+    await tx.execute("DELETE FROM workspace_invites WHERE created_by = $1 AND accepted_at IS NULL", user_id)
+    await tx.execute("UPDATE workspace_invites SET created_by = NULL WHERE created_by = $1", user_id)
+    for row in await tx.fetch("SELECT id FROM workspaces WHERE created_by = $1", user_id):
+        await _hard_delete_workspace(tx, row["id"])
+    await tx.execute("DELETE FROM verification_tokens WHERE user_id = $1", user_id)
+    for table in ("boring_usage_reservations", "boring_usage_ledger", "boring_credit_grants",
+                  "boring_credit_purchases", "boring_credit_balances"):
+        if await _table_exists(db, tx, table):
+            await tx.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)
+    await tx.execute("DELETE FROM users WHERE id = $1", user_id)
+
+
+async def _table_exists(db: Database, tx: Executor, table: str) -> bool:
+    if db.dialect == "postgres":
+        return bool(await tx.fetchval("SELECT to_regclass($1) IS NOT NULL", table))
+    return bool(await tx.fetchval("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1", table))
+
+
+class SqlSessionStore:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def create_session(self, *, token_hash: str, user_id: str, expires_at: datetime,
+                             ip_address: str | None = None, user_agent: str | None = None) -> Session:
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "INSERT INTO sessions (id, token_hash, user_id, expires_at, ip_address, user_agent, "
+                "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING *",
+                _new_id(), token_hash, user_id, expires_at, ip_address, user_agent, now)
+        assert row is not None
+        return _session(row)
+
+    async def get_session(self, token_hash: str) -> tuple[Session, User] | None:
+        row = await self.db.fetchrow(
+            "SELECT s.id, s.token_hash, s.user_id, s.expires_at, s.created_at, s.updated_at, "
+            "s.ip_address, s.user_agent, u.id AS u_id, u.email AS u_email, u.name AS u_name, "
+            "u.email_verified AS u_email_verified, u.image AS u_image, u.created_at AS u_created_at, "
+            "u.updated_at AS u_updated_at FROM sessions s JOIN users u ON u.id = s.user_id "
+            "WHERE s.token_hash = $1", token_hash)
+        if row is None:
+            return None
+        return _session(row), _user(row, "u_")
+
+    async def extend_session(self, session_id: str, expires_at: datetime) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute("UPDATE sessions SET expires_at = $2, updated_at = $3 WHERE id = $1",
+                             session_id, expires_at, self.clock())
+
+    async def list_sessions(self, user_id: str) -> list[Session]:
+        if not is_uuid(user_id):
+            return []
+        rows = await self.db.fetch(
+            "SELECT * FROM sessions WHERE user_id = $1 ORDER BY created_at ASC, id ASC", user_id)
+        return [_session(r) for r in rows]
+
+    async def delete_session(self, token_hash: str) -> bool:
+        async with self.db.transaction() as tx:
+            return await tx.execute("DELETE FROM sessions WHERE token_hash = $1", token_hash) > 0
+
+    async def delete_user_sessions(self, user_id: str, *, except_token_hash: str | None = None) -> int:
+        async with self.db.transaction() as tx:
+            return await tx.execute(
+                "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2", user_id,
+                except_token_hash or "")
+
+    async def delete_expired_sessions(self, now: datetime) -> int:
+        async with self.db.transaction() as tx:
+            return await tx.execute("DELETE FROM sessions WHERE expires_at <= $1", now)
+
+
+def _token(row: Row) -> OneTimeToken:
+    kind, _, token_hash = str(row["identifier"]).partition(":")
+    return OneTimeToken(kind=kind, token_hash=token_hash, data=json.loads(row["value"]),
+                        expires_at=row["expires_at"], created_at=row["created_at"])
+
+
+class SqlTokenStore:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def put_token(self, *, kind: str, token_hash: str, data: dict[str, Any],
+                        expires_at: datetime) -> OneTimeToken:
+        now = self.clock()
+        user_id = data.get("userId")
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "INSERT INTO verification_tokens (id, identifier, value, user_id, expires_at, created_at, "
+                "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING identifier, value, expires_at, "
+                "created_at", _new_id(), f"{kind}:{token_hash}", json.dumps(data),
+                user_id if isinstance(user_id, str) else None, expires_at, now)
+        assert row is not None
+        return _token(row)
+
+    async def get_token(self, kind: str, token_hash: str) -> OneTimeToken | None:
+        row = await self.db.fetchrow(
+            "SELECT identifier, value, expires_at, created_at FROM verification_tokens "
+            "WHERE identifier = $1", f"{kind}:{token_hash}")
+        return _token(row) if row else None
+
+    async def consume_token(self, kind: str, token_hash: str) -> OneTimeToken | None:
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "DELETE FROM verification_tokens WHERE identifier = $1 "
+                "RETURNING identifier, value, expires_at, created_at", f"{kind}:{token_hash}")
+        return _token(row) if row else None
+
+    async def delete_tokens_for_user(self, user_id: str) -> int:
+        async with self.db.transaction() as tx:
+            return await tx.execute("DELETE FROM verification_tokens WHERE user_id = $1", user_id)
+
+
+class SqlWorkspaceStore:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def create_workspace(self, *, user_id: str, name: str, app_id: str,
+                               is_default: bool = False) -> Workspace:
+        now = self.clock()
+        workspace_id = _new_id()
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "INSERT INTO workspaces (id, app_id, name, created_by, created_at, is_default) "
+                "VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+                workspace_id, app_id, name, user_id, now, is_default)
+            await tx.execute(
+                "INSERT INTO workspace_members (workspace_id, user_id, role, created_at) "
+                "VALUES ($1, $2, 'owner', $3)", workspace_id, user_id, now)
+        assert row is not None
+        return _workspace(row)
+
+    async def list_workspaces(self, user_id: str, app_id: str) -> list[Workspace]:
+        if not is_uuid(user_id):
+            return []
+        rows = await self.db.fetch(
+            "SELECT w.* FROM workspaces w JOIN workspace_members m ON m.workspace_id = w.id "
+            "WHERE m.user_id = $1 AND w.app_id = $2 AND w.deleted_at IS NULL "
+            "ORDER BY w.is_default DESC, w.created_at DESC, w.id DESC", user_id, app_id)
+        return [_workspace(r) for r in rows]
+
+    async def get_workspace(self, workspace_id: str) -> Workspace | None:
+        if not is_uuid(workspace_id):
+            return None
+        row = await self.db.fetchrow("SELECT * FROM workspaces WHERE id = $1 AND deleted_at IS NULL",
+                                     workspace_id)
+        return _workspace(row) if row else None
+
+    async def get_member_role(self, workspace_id: str, user_id: str) -> str | None:
+        if not (is_uuid(workspace_id) and is_uuid(user_id)):
+            return None
+        role = await self.db.fetchval(
+            "SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2",
+            workspace_id, user_id)
+        return str(role) if role is not None else None
+
+    async def list_members(self, workspace_id: str) -> list[Member]:
+        if not is_uuid(workspace_id):
+            return []
+        rows = await self.db.fetch(
+            "SELECT * FROM workspace_members WHERE workspace_id = $1 ORDER BY created_at ASC, user_id ASC",
+            workspace_id)
+        return [_member(r) for r in rows]
+
+    async def upsert_member(self, workspace_id: str, user_id: str, role: str) -> Member:
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "INSERT INTO workspace_members (workspace_id, user_id, role, created_at) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = "
+                "excluded.role RETURNING *", workspace_id, user_id, role, self.clock())
+        assert row is not None
+        return _member(row)
+
+
+def _idempotency(row: Row) -> IdempotencyRecord:
+    body = row["response_body"]
+    return IdempotencyRecord(key=row["key"], status=row["status"], response_status=row["response_status"],
+                             response_body=load_json(body) if body is not None else None,
+                             created_at=row["created_at"])
+
+
+class SqlIdempotencyStore:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def claim(self, key: str, *, now: datetime, ttl_seconds: int = 86400) -> IdempotencyRecord | None:
+        async with self.db.transaction() as tx:
+            await tx.execute("DELETE FROM idempotency_keys WHERE key = $1 AND created_at < $2", key,
+                             now - timedelta(seconds=ttl_seconds))
+            inserted = await tx.execute(
+                "INSERT INTO idempotency_keys (key, status, created_at) VALUES ($1, 'pending', $2) "
+                "ON CONFLICT (key) DO NOTHING", key, now)
+            if inserted:
+                return None
+            row = await tx.fetchrow("SELECT * FROM idempotency_keys WHERE key = $1", key)
+        return _idempotency(row) if row else None
+
+    async def complete(self, key: str, *, status: int, body: Any) -> None:
+        payload = body if self.db.dialect == "postgres" else json.dumps(body)
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE idempotency_keys SET status = 'done', response_status = $2, response_body = $3 "
+                "WHERE key = $1", key, status, payload)
+
+    async def release(self, key: str) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute("DELETE FROM idempotency_keys WHERE key = $1 AND status = 'pending'", key)
+
+    async def sweep(self, older_than: datetime) -> int:
+        async with self.db.transaction() as tx:
+            return await tx.execute("DELETE FROM idempotency_keys WHERE created_at < $1", older_than)
+
+
+class SqlRateLimitStore:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def hit(self, key: str, *, window_seconds: float, now: datetime) -> RateLimitHit:
+        reset = now + timedelta(seconds=window_seconds)
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "INSERT INTO rate_limits (key, window_start, reset_at, count) VALUES ($1, $2, $3, 1) "
+                "ON CONFLICT (key) DO UPDATE SET "
+                "count = CASE WHEN rate_limits.reset_at <= $2 THEN 1 ELSE rate_limits.count + 1 END, "
+                "window_start = CASE WHEN rate_limits.reset_at <= $2 THEN $2 ELSE rate_limits.window_start END, "
+                "reset_at = CASE WHEN rate_limits.reset_at <= $2 THEN $3 ELSE rate_limits.reset_at END "
+                "RETURNING count, reset_at", key, now, reset)
+        assert row is not None
+        return RateLimitHit(count=int(row["count"]), reset_at=row["reset_at"])
+
+    async def reset(self, key: str) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute("DELETE FROM rate_limits WHERE key = $1", key)

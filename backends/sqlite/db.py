@@ -1,0 +1,217 @@
+"""SQLite adapter: one writer connection, a few reader connections, WAL.
+
+Writers serialise twice: an ``asyncio.Lock`` inside this process and ``BEGIN IMMEDIATE`` across processes
+(SQLite's database write lock, waited for through ``busy_timeout``). Readers use their own connections so
+reads never queue behind a write transaction (WAL gives them a consistent snapshot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+
+from backends.sql.db import Row
+from localcore.store import ConstraintViolation
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+_FOR_UPDATE = re.compile(r"\s+FOR UPDATE(\s+OF\s+\w+)?", re.IGNORECASE)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+BUSY_TIMEOUT_MS = 10_000
+
+
+def to_micros(value: datetime) -> int:
+    delta = value.astimezone(UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    return datetime.fromtimestamp(value // 1_000_000, UTC).replace(microsecond=value % 1_000_000)
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return to_micros(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return value
+
+
+def _row_factory(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for (name, *_), value in zip(cursor.description, row, strict=True):
+        if value is not None and name.endswith("_at") and isinstance(value, int):
+            value = from_micros(value)
+        out[name] = value
+    return out
+
+
+def _translate(sql: str) -> str:
+    return _FOR_UPDATE.sub("", _PLACEHOLDER.sub(r"?\1", sql))
+
+
+def _violation(exc: sqlite3.IntegrityError) -> ConstraintViolation:
+    text = str(exc)
+    if "UNIQUE" in text or "PRIMARY KEY" in text:
+        kind = "unique"
+    elif "FOREIGN KEY" in text:
+        kind = "foreign_key"
+    elif "NOT NULL" in text:
+        kind = "not_null"
+    else:
+        kind = "check"
+    return ConstraintViolation(kind, text)
+
+
+class _Conn:
+    """Executor over one aiosqlite connection."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        try:
+            cursor = await self._conn.execute(_translate(sql), [_param(a) for a in args])
+        except sqlite3.IntegrityError as exc:
+            raise _violation(exc) from None
+        count = cursor.rowcount
+        await cursor.close()
+        return int(count)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            await self._conn.executemany(_translate(sql), [[_param(a) for a in r] for r in rows])
+        except sqlite3.IntegrityError as exc:
+            raise _violation(exc) from None
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        try:
+            cursor = await self._conn.execute(_translate(sql), [_param(a) for a in args])
+        except sqlite3.IntegrityError as exc:
+            raise _violation(exc) from None
+        rows = await cursor.fetchall()
+        await cursor.close()
+        return list(rows)  # type: ignore[arg-type]
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else next(iter(row.values()))
+
+
+async def _pragma(conn: aiosqlite.Connection, statement: str) -> None:
+    # Exhaust and close the cursor: a live PRAGMA statement would keep a lock on the file.
+    cursor = await conn.execute(statement)
+    await cursor.fetchall()
+    await cursor.close()
+
+
+async def _connect(path: str) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = _row_factory  # type: ignore[assignment]
+    await _pragma(conn, f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    await _pragma(conn, "PRAGMA foreign_keys = ON")
+    await _pragma(conn, "PRAGMA synchronous = NORMAL")
+    return conn
+
+
+class SqliteDatabase:
+    """``backends.sql.db.Database`` over a SQLite file."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str, readers: int = 2) -> None:
+        self.path = path
+        self._reader_count = readers
+        self._writer: _Conn | None = None
+        self._readers: list[_Conn] = []
+        self._raw: list[aiosqlite.Connection] = []
+        self._cycle: itertools.cycle[_Conn] | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        writer = await _connect(self.path)
+        # WAL: readers never block the writer and vice versa; shared by every process on the file.
+        for _ in range(50):
+            try:
+                await _pragma(writer, "PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError:  # another process is switching the mode right now
+                await asyncio.sleep(0.05)
+        self._raw.append(writer)
+        self._writer = _Conn(writer)
+        for _ in range(self._reader_count):
+            conn = await _connect(self.path)
+            self._raw.append(conn)
+            self._readers.append(_Conn(conn))
+        self._cycle = itertools.cycle(self._readers)
+
+    def _reader(self) -> _Conn:
+        assert self._cycle is not None, "database is not open"
+        return next(self._cycle)
+
+    @property
+    def writer(self) -> _Conn:
+        assert self._writer is not None, "database is not open"
+        return self._writer
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self.transaction() as tx:
+            return await tx.execute(sql, *args)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return await self._reader().fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        return await self._reader().fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self._reader().fetchval(sql, *args)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Conn]:
+        async with self._write_lock:
+            tx = self.writer
+            await self._begin_immediate(tx)
+            try:
+                yield tx
+            except BaseException:
+                await tx.execute("ROLLBACK")
+                raise
+            else:
+                await tx.execute("COMMIT")
+
+    async def _begin_immediate(self, tx: _Conn) -> None:
+        # busy_timeout covers most waits; this loop covers SQLITE_BUSY returned without waiting.
+        for attempt in itertools.count():
+            try:
+                await tx.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or attempt > 200:
+                    raise
+                await asyncio.sleep(0.01 * min(attempt + 1, 20))
+
+    async def lock(self, tx: Any, key: str) -> None:
+        """No-op: ``BEGIN IMMEDIATE`` already holds the database write lock."""
+
+    async def close(self) -> None:
+        raw, self._raw = self._raw, []
+        for conn in raw:
+            await conn.close()
+        self._writer = None
+        self._readers = []
+        self._cycle = None
