@@ -1,0 +1,197 @@
+// /me: profile and display name, password, sessions, account deletion.
+
+import { api, errorMessage } from "../api.js";
+import { h } from "../dom.js";
+import { dateTime, device, longDate, relativeTime } from "../format.js";
+import { appLayout } from "../layout.js";
+import { navigate } from "../router.js";
+import { clearCache, displayName, flash, invalidate, loadIdentity, refreshSession, state } from "../state.js";
+import { avatar, button, card, chip, confirmDialog, createForm, liveRegion, notice, validators, withBusy } from "../ui.js";
+import { resendSection } from "./links.js";
+
+const SECTIONS = [
+  ["profile", "Profile"],
+  ["password", "Password"],
+  ["sessions", "Sessions"],
+  ["danger-zone", "Delete account"],
+];
+
+export async function accountPage(ctx) {
+  await refreshSession();
+  if (!state.session) return { redirect: "/auth/signin?redirect=%2Fme" };
+  const me = await loadIdentity({ force: true });
+  const user = state.session.user;
+  const sessions = await api("/auth/list-sessions", { signal: ctx.signal }).catch((err) => ({ error: err }));
+  const name = displayName();
+  const header = h("div", { class: "page-header" },
+    avatar(name, user.email, { size: "lg" }),
+    h("div", { class: "page-header-text" },
+      h("p", { class: "eyebrow" }, "Account"),
+      h("h1", { class: "page-title" }, "Account settings"),
+      h("p", { class: "muted" }, `Signed in as ${name || user.email}`)));
+  const nav = h("nav", { class: "side-nav", "aria-label": "Account settings sections" },
+    SECTIONS.map(([id, label]) => h("a", { href: `#${id}`, class: "side-nav-item" }, label)));
+  return appLayout({ title: "Account settings", width: "wide" }, header,
+    h("div", { class: "settings-layout" }, nav,
+      h("div", { class: "section-stack" },
+        profileCard(user, me),
+        passwordCard(),
+        sessionsCard(sessions),
+        deleteCard(user))));
+}
+
+function profileCard(user, me) {
+  const settings = (me && me.settings) || {};
+  const form = createForm({
+    fields: [{
+      name: "displayName",
+      label: "Display name",
+      autocomplete: "name",
+      value: settings.displayName ?? user.name ?? "",
+      hint: "Shown to members of your workspaces.",
+      validate: (v) => (String(v).trim().length > 100 ? "Display name must be 100 characters or fewer" : null),
+    }],
+    submitLabel: "Save",
+    busyLabel: "Saving…",
+    block: false,
+    fallbackError: "Could not save your display name.",
+    onSubmit: async ({ displayName: value }) => {
+      const saved = await api("/api/v1/me/settings", { method: "PUT", body: { displayName: value.trim() } });
+      invalidate("me");
+      if (state.me) state.me.settings = saved;
+      form.showStatus("Display name saved.", "success");
+      // The top bar shows initials from the name.
+      document.querySelectorAll(".menu-user-name").forEach((el) => {
+        el.textContent = value.trim() || user.email;
+      });
+    },
+  });
+  const verified = user.emailVerified;
+  return card({ title: "Profile", id: "profile" },
+    h("dl", { class: "details" },
+      h("div", {}, h("dt", {}, "Email"), h("dd", {}, user.email)),
+      h("div", {}, h("dt", {}, "Email status"), h("dd", {}, verified ? chip("Verified", "success") : chip("Not verified", "warning"))),
+      h("div", {}, h("dt", {}, "Member since"), h("dd", {}, longDate(user.createdAt)))),
+    verified ? null : h("div", { class: "subsection" }, h("p", { class: "muted small" }, "Didn't get the verification email?"), resendSection({ compact: true })),
+    h("div", { class: "subsection" }, form.el));
+}
+
+function passwordCard() {
+  const form = createForm({
+    fields: [
+      { name: "currentPassword", label: "Current password", type: "password", autocomplete: "current-password",
+        validate: validators.required("Current password is required") },
+      { name: "newPassword", label: "New password", type: "password", autocomplete: "new-password",
+        placeholder: "At least 8 characters", validate: validators.password },
+      { name: "confirm", label: "Confirm new password", type: "password", autocomplete: "new-password",
+        validate: validators.matches("newPassword") },
+    ],
+    submitLabel: "Change password",
+    busyLabel: "Changing…",
+    block: false,
+    fallbackError: "Failed to change password",
+    fieldErrors: {
+      INVALID_PASSWORD: "currentPassword",
+      INVALID_EMAIL_OR_PASSWORD: "currentPassword",
+      WEAK_PASSWORD: "newPassword",
+      PASSWORD_TOO_SHORT: "newPassword",
+      PASSWORD_TOO_LONG: "newPassword",
+    },
+    errorOverrides: { INVALID_EMAIL_OR_PASSWORD: "The current password is incorrect." },
+    onSubmit: async ({ currentPassword, newPassword }) => {
+      await api("/auth/change-password", {
+        method: "POST",
+        body: { currentPassword, newPassword, revokeOtherSessions: true },
+      });
+      form.el.reset();
+      form.showStatus("Password changed successfully. Your other sessions were signed out.", "success");
+    },
+  });
+  return card({ title: "Password", id: "password", description: "Changing it signs out every other session." }, form.el);
+}
+
+function sessionsCard(data) {
+  const alert = liveRegion("error");
+  const status = liveRegion("status");
+  if (data && data.error) {
+    return card({ title: "Sessions", id: "sessions" }, notice("error", `Could not load your sessions. ${errorMessage(data.error)}`));
+  }
+  const list = Array.isArray(data) ? data : (data && (data.sessions || data.data)) || [];
+  const current = state.session && state.session.session;
+  const isCurrent = (s) => current && ((s.id && s.id === current.id) || (s.token && s.token === current.token));
+  const sorted = [...list].sort((a, b) => (isCurrent(b) ? 1 : 0) - (isCurrent(a) ? 1 : 0)
+    || String(b.updatedAt || b.createdAt).localeCompare(String(a.updatedAt || a.createdAt)));
+  const rows = h("ul", { class: "rows", "aria-label": "Sessions" }, sorted.map((s) => {
+    const here = isCurrent(s);
+    const revoke = here ? null : button("Revoke", { variant: "danger-ghost", size: "sm", "aria-label": `Revoke session: ${device(s.userAgent)}` });
+    const li = h("li", { class: "row" },
+      h("div", { class: "row-main" },
+        h("span", { class: "row-title" }, device(s.userAgent), here ? chip("This device", "accent") : null),
+        h("span", { class: "row-sub" }, [s.ipAddress, `Signed in ${relativeTime(s.createdAt)}`, `expires ${dateTime(s.expiresAt)}`].filter(Boolean).join(" · "))),
+      h("div", { class: "row-actions" }, revoke));
+    if (revoke) {
+      revoke.addEventListener("click", async () => {
+        alert.clear();
+        try {
+          await withBusy(revoke, "Revoking…", () => api("/auth/revoke-session", { method: "POST", body: { token: s.token || s.id } }));
+          li.remove();
+          status.show("Session revoked.", "success");
+          rows.closest(".card").querySelector("h2").focus();
+        } catch (err) {
+          alert.show(errorMessage(err, "Could not revoke the session."), "error");
+        }
+      });
+    }
+    return li;
+  }));
+  const others = sorted.filter((s) => !isCurrent(s)).length;
+  const revokeOthers = button("Sign out other sessions", { variant: "secondary", disabled: others === 0 });
+  revokeOthers.addEventListener("click", async () => {
+    alert.clear();
+    try {
+      await withBusy(revokeOthers, "Signing out…", () => api("/auth/revoke-other-sessions", { method: "POST", body: {} }));
+      [...rows.children].forEach((li) => {
+        if (li.querySelector("button")) li.remove();
+      });
+      revokeOthers.disabled = true;
+      status.show("Other sessions were signed out.", "success");
+    } catch (err) {
+      alert.show(errorMessage(err, "Could not sign out the other sessions."), "error");
+    }
+  });
+  const heading = card({ title: "Sessions", id: "sessions", description: "Devices where you are signed in." },
+    alert.el, status.el, rows, h("div", { class: "form-actions" }, revokeOthers));
+  heading.querySelector("h2").setAttribute("tabindex", "-1");
+  return heading;
+}
+
+function deleteCard(user) {
+  const del = button("Delete account", { variant: "danger" });
+  del.addEventListener("click", () => confirmDialog({
+    title: "Delete your account?",
+    body: h("p", {}, "This permanently deletes your account and signs you out. Workspaces you own alone are deleted too, unless an editor can take them over. This cannot be undone."),
+    confirmText: "DELETE",
+    confirmFieldLabel: "Type DELETE to confirm",
+    confirmLabel: "Delete my account",
+    busyLabel: "Deleting…",
+    onConfirm: async () => {
+      try {
+        await api("/api/v1/me", { method: "DELETE", body: { confirm: user.email } });
+      } catch (err) {
+        if (err.code === "last_owner" || /sole owner/i.test(err.message || "")) {
+          throw "You are the only owner of a shared workspace. Transfer ownership or delete those workspaces first.";
+        }
+        throw err;
+      }
+      clearCache();
+      await refreshSession().catch(() => null);
+      flash("Your account was deleted.", "success");
+      navigate("/auth/signin", { replace: true });
+    },
+  }));
+  return card({ title: "Delete account", id: "danger-zone", className: "card-danger" },
+    h("div", { class: "danger-row" },
+      h("div", {}, h("p", { class: "danger-title" }, "Delete your account"),
+        h("p", { class: "muted small" }, "Your account, sessions and personal settings are removed.")),
+      del));
+}

@@ -1,0 +1,170 @@
+// /dev/mail: what the console mail transport "sent". Public on purpose: you need it to read a
+// password-reset mail while signed out. The server answers 404 with any other transport.
+
+import { api, errorMessage, HttpError } from "../api.js";
+import { h, icon, uid } from "../dom.js";
+import { dateTime, relativeTime } from "../format.js";
+import { appLayout, brandMark, themeToggle } from "../layout.js";
+import { appName, signedIn } from "../state.js";
+import { button, confirmDialog, liveRegion, notice } from "../ui.js";
+
+const POLL_MS = 4000;
+
+async function frame(...content) {
+  if (signedIn()) return appLayout({ title: "Dev mailbox", width: "wide" }, content);
+  const screen = h("div", { class: "app" },
+    h("header", { class: "topbar", "aria-label": "App top bar" },
+      h("div", { class: "topbar-left" },
+        h("a", { class: "topbar-brand", href: "/" }, brandMark({ size: "sm" }), h("span", { class: "topbar-name" }, appName()))),
+      h("div", { class: "topbar-right" }, themeToggle(), h("a", { class: "btn btn-secondary btn-sm", href: "/auth/signin" }, h("span", { class: "btn-label" }, "Sign in")))),
+    h("main", { id: "main", class: "main main-wide" }, content));
+  screen.dataset.title = "Dev mailbox";
+  return screen;
+}
+
+/** The message HTML for a sandboxed srcdoc: links open in a new tab (no scripts can run). */
+function srcdoc(html) {
+  const base = '<base target="_blank">';
+  if (/<head[^>]*>/i.test(html)) return html.replace(/<head[^>]*>/i, (m) => m + base);
+  return base + html;
+}
+
+export async function devMailPage(ctx) {
+  const header = h("div", { class: "page-header" },
+    h("span", { class: "ws-avatar", "aria-hidden": "true" }, icon("inbox", { size: 20 })),
+    h("div", { class: "page-header-text" },
+      h("p", { class: "eyebrow" }, "Development"),
+      h("h1", { class: "page-title" }, "Dev mailbox"),
+      h("p", { class: "muted" }, "Mail this server sent with the console transport, newest first. Nothing here left your machine.")));
+  let first;
+  try {
+    first = await api("/api/dev/mail", { signal: ctx.signal });
+  } catch (err) {
+    if (!(err instanceof HttpError)) throw err;
+    const text = err.status === 404
+      ? "The dev mailbox is only available when mail uses the console transport (console://, the local default). This server sends real mail."
+      : errorMessage(err, "Could not load the mailbox.");
+    return frame(header, notice(err.status === 404 ? "info" : "error", text));
+  }
+
+  const status = liveRegion("status");
+  const alert = liveRegion("error");
+  const listEl = h("ul", { class: "mail-list", "aria-label": "Messages" });
+  const viewer = h("section", { class: "mail-viewer", "aria-label": "Message" });
+  const count = h("p", { class: "muted small mail-count" });
+  let messages = first.messages || [];
+  let selected = messages.length ? messages[0].id : null;
+  let view = "html";
+
+  const renderList = () => {
+    count.textContent = messages.length ? `${messages.length} message${messages.length === 1 ? "" : "s"}` : "";
+    listEl.replaceChildren(...messages.map((m) => {
+      const btn = h("button", {
+        type: "button",
+        class: ["mail-item", m.id === selected && "mail-item-active"],
+        "aria-current": m.id === selected ? "true" : undefined,
+      },
+      h("span", { class: "mail-item-top" }, h("span", { class: "mail-item-to" }, m.to), h("span", { class: "mail-item-time" }, relativeTime(m.createdAt))),
+      h("span", { class: "mail-item-subject" }, m.subject));
+      btn.addEventListener("click", () => {
+        selected = m.id;
+        renderList();
+        renderViewer();
+        viewer.querySelector("h2").focus();
+      });
+      return h("li", {}, btn);
+    }));
+    if (!messages.length) {
+      listEl.replaceChildren(h("li", { class: "empty" }, "No mail yet. Sign up, reset a password or send an invite, and the message shows up here."));
+    }
+  };
+
+  const renderViewer = () => {
+    const m = messages.find((x) => x.id === selected);
+    if (!m) {
+      viewer.replaceChildren(h("div", { class: "mail-empty" }, icon("mail", { size: 28 }), h("p", { class: "muted" }, "Select a message to read it.")));
+      return;
+    }
+    const tabHtml = button("HTML", { variant: view === "html" ? "secondary" : "ghost", size: "sm", "aria-pressed": String(view === "html") });
+    const tabText = button("Text", { variant: view === "text" ? "secondary" : "ghost", size: "sm", "aria-pressed": String(view === "text") });
+    tabHtml.addEventListener("click", () => { view = "html"; renderViewer(); viewer.querySelector("[aria-pressed=true]").focus(); });
+    tabText.addEventListener("click", () => { view = "text"; renderViewer(); viewer.querySelector("[aria-pressed=true]").focus(); });
+    const body = view === "html" && m.html
+      ? h("iframe", {
+        class: "mail-frame",
+        title: `Message: ${m.subject}`,
+        sandbox: "allow-popups allow-popups-to-escape-sandbox",
+        referrerpolicy: "no-referrer",
+        srcdoc: srcdoc(m.html),
+      })
+      : h("pre", { class: "mail-text" }, m.text);
+    const linksId = uid("links");
+    viewer.replaceChildren(
+      h("h2", { class: "mail-subject", tabindex: "-1" }, m.subject),
+      h("dl", { class: "mail-meta" },
+        h("div", {}, h("dt", {}, "From"), h("dd", {}, m.from)),
+        h("div", {}, h("dt", {}, "To"), h("dd", {}, m.to)),
+        h("div", {}, h("dt", {}, "Date"), h("dd", {}, dateTime(m.createdAt)))),
+      m.links && m.links.length
+        ? h("div", { class: "mail-links" }, h("h3", { class: "subheading", id: linksId }, "Links"),
+          h("ul", { "aria-labelledby": linksId }, m.links.map((link) => h("li", {},
+            // data-native: a full navigation, so the server sees it (a reset link redirects there).
+            h("a", { href: link, "data-native": "", class: "mono" }, link)))))
+        : null,
+      h("div", { class: "mail-tabs", role: "group", "aria-label": "Format" }, tabHtml, tabText),
+      body);
+  };
+
+  const refresh = async ({ announceIt = false } = {}) => {
+    try {
+      const data = await api("/api/dev/mail");
+      const fresh = data.messages || [];
+      const changed = fresh.map((m) => m.id).join() !== messages.map((m) => m.id).join();
+      alert.clear();
+      if (changed) {
+        const newer = fresh.length - messages.length;
+        messages = fresh;
+        if (!messages.some((m) => m.id === selected)) selected = messages.length ? messages[0].id : null;
+        renderList();
+        renderViewer();
+        if (newer > 0) status.show(`${newer} new message${newer === 1 ? "" : "s"}.`, "info");
+      } else if (announceIt) status.show("No new mail.", "info");
+    } catch (err) {
+      alert.show(errorMessage(err, "Could not refresh the mailbox."), "error");
+    }
+  };
+
+  const refreshBtn = button("Refresh", { variant: "secondary", size: "sm", iconName: "refresh", onClick: () => refresh({ announceIt: true }) });
+  const clearBtn = button("Clear", { variant: "ghost", size: "sm", iconName: "trash" });
+  clearBtn.addEventListener("click", () => confirmDialog({
+    title: "Clear the mailbox?",
+    body: "Every message in the dev mailbox is removed.",
+    confirmLabel: "Clear",
+    busyLabel: "Clearing…",
+    onConfirm: async () => {
+      await api("/api/dev/mail", { method: "DELETE" });
+      messages = [];
+      selected = null;
+      renderList();
+      renderViewer();
+      status.show("Mailbox cleared.", "success");
+    },
+  }));
+
+  renderList();
+  renderViewer();
+  const timer = window.setInterval(() => {
+    if (ctx.signal.aborted) {
+      window.clearInterval(timer);
+      return;
+    }
+    if (listEl.isConnected && !document.hidden) refresh();
+  }, POLL_MS);
+
+  return frame(header, status.el, alert.el,
+    h("div", { class: "mailbox" },
+      h("div", { class: "mail-side" },
+        h("div", { class: "mail-toolbar" }, count, h("div", { class: "button-row" }, refreshBtn, clearBtn)),
+        listEl),
+      viewer));
+}
