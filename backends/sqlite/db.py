@@ -201,7 +201,7 @@ class SqliteDatabase:
                 await tx.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc) or attempt > 200:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt > 200:
                     raise
                 await asyncio.sleep(0.01 * min(attempt + 1, 20))
 

@@ -55,7 +55,7 @@ class ThrowawayCluster:
         command = list(args)
         if self.as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+        subprocess.run(command, check=True,  # noqa: S603 - fixed binaries, no shell stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
 
     def start(self) -> str:
         if self.as_postgres:

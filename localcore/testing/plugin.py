@@ -157,7 +157,7 @@ async def backend_url(backend_kind: str, tmp_path: Path,
             yield f"sqlite:///{fresh.resolve()}"
         finally:
             for suffix in ("", "-wal", "-shm"):
-                Path(f"{fresh}{suffix}").unlink(missing_ok=True)
+                Path(f"{fresh}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240 - teardown
     elif backend_kind == "postgres" or backend_kind.startswith(("postgres://", "postgresql://")):
         server: PostgresServer = request.getfixturevalue("postgres_server")
         url = await server.create_database()

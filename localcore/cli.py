@@ -1,0 +1,248 @@
+"""Command line: ``python -m localcore [serve|migrate|doctor|…]`` — the composition root.
+
+This is the only place that turns configuration into an opened backend and a running server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any
+
+from localcore import __version__
+from localcore.config import Config, load_config
+from localcore.errors import ConfigError
+
+log = logging.getLogger("localcore")
+SHUTDOWN_GRACE_SECONDS = 30.0
+#: Subcommands contributed by features: name -> (add_arguments, run(args, config) -> exit code).
+Command = tuple[Callable[[argparse.ArgumentParser], None],
+                Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]]
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH", help="TOML file (default: ./boring.app.toml if present)")
+    parser.add_argument("--data-dir", metavar="DIR", help="where the SQLite database and secrets live")
+    parser.add_argument("--database-url", metavar="URL",
+                        help="memory://, sqlite:///abs/path.db or postgresql://… (overrides DATABASE_URL)")
+
+
+def build_parser(extra: Mapping[str, Command] | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m localcore",
+        description="localcore: the boring-core server contracts as a desktop-local server.")
+    parser.add_argument("--version", action="version", version=f"localcore {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run the server (the default)")
+    _serve_arguments(serve)
+    migrate = sub.add_parser("migrate", help="apply database migrations and exit")
+    _common(migrate)
+    doctor = sub.add_parser("doctor", help="print the resolved configuration (redacted) and check it")
+    _common(doctor)
+    for name, (add_arguments, _) in (extra or {}).items():
+        command = sub.add_parser(name, help=f"{name} commands")
+        _common(command)
+        add_arguments(command)
+    return parser
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    _common(parser)
+    parser.add_argument("--host", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="TCP port (default 8787; 0 picks a free one)")
+    parser.add_argument("--no-bootstrap", action="store_true",
+                        help="do not offer the one-time owner sign-in link on an empty database")
+
+
+def resolve_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> tuple[Config, str]:
+    """Load the configuration, generating and persisting first-run secrets outside production."""
+    env = dict(os.environ if env is None else env)
+    overrides: dict[str, Any] = {
+        "host": getattr(args, "host", None), "port": getattr(args, "port", None),
+        "data_dir": args.data_dir, "database_url": args.database_url,
+    }
+    if getattr(args, "no_bootstrap", False):
+        overrides["bootstrap"] = False
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    config = load_config(args.config, env, overrides=overrides)
+    where = "environment"
+    if config.env != "production":
+        from localcore.secrets_store import ensure_secrets
+
+        generated, where = ensure_secrets(config.data_dir, env)
+        if generated:
+            config = load_config(args.config, {**env, **generated}, overrides=overrides)
+    return config, where
+
+
+def _feature_commands() -> dict[str, Command]:
+    commands: dict[str, Command] = {}
+    with contextlib.suppress(ImportError):
+        from localcore.metering.cli import COMMAND as credits_command
+
+        commands["credits"] = credits_command
+    with contextlib.suppress(ImportError):
+        from localcore.workspaces.cli import COMMAND as rotate_command
+
+        commands["rotate-settings-key"] = rotate_command
+    return commands
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    extra = _feature_commands()
+    parser = build_parser(extra)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    known = {"serve", "migrate", "doctor", *extra, "-h", "--help", "--version"}
+    if not arguments or arguments[0] not in known:  # bare `python -m localcore [--port …]` serves
+        arguments = ["serve", *arguments]
+    args = parser.parse_args(arguments)
+    command = args.command
+    try:
+        config, secrets_where = resolve_config(args)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    from localcore.logs import configure_logging
+
+    configure_logging(config.log_level)
+    if command == "serve":
+        return asyncio.run(serve(config, secrets_where, bootstrap=config.bootstrap))
+    if command == "migrate":
+        return asyncio.run(migrate(config))
+    if command == "doctor":
+        return asyncio.run(doctor(config, secrets_where))
+    return asyncio.run(extra[command][1](args, config))
+
+
+async def migrate(config: Config) -> int:
+    from backends import open_backend
+    from backends.registry import describe
+
+    async with await open_backend(config.database_url) as backend:
+        print(f"{backend.kind} {describe(config.database_url)}: schema version {await backend.schema_version()}")
+    return 0
+
+
+async def doctor(config: Config, secrets_where: str) -> int:
+    """Print the resolved configuration (redacted) and check each part; exit 1 if any check fails."""
+    from backends import open_backend
+    from backends.registry import describe
+
+    print(json.dumps(config.redacted(), indent=2, default=str))
+    checks: list[tuple[str, bool, str]] = []
+    try:
+        async with await open_backend(config.database_url) as backend:
+            await backend.ping()
+            version = await backend.schema_version()
+            checks.append(("backend", True, f"{backend.kind} {describe(config.database_url)} "
+                                            f"(schema version {version})"))
+    except Exception as exc:  # noqa: BLE001 - doctor reports every failure
+        checks.append(("backend", False, f"{describe(config.database_url)}: {type(exc).__name__}: "
+                                         f"{_safe(str(exc))}"))
+    data_dir = config.data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / ".doctor-probe"
+        probe.write_text("ok")
+        probe.unlink()
+        checks.append(("data dir", True, str(data_dir)))
+    except OSError as exc:
+        checks.append(("data dir", False, f"{data_dir}: {exc.strerror}"))
+    mail = config.mail.scheme + "://" if config.mail else "disabled"
+    checks.append(("mail transport", config.mail is not None or config.env != "production", mail))
+    checks.append(("secrets", True, secrets_where))
+    checks.append(("public URL", True, config.auth.url))
+    width = max(len(name) for name, _, _ in checks)
+    for name, ok, detail in checks:
+        print(f"{'ok  ' if ok else 'FAIL'} {name.ljust(width)}  {detail}")
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+def _safe(text: str) -> str:
+    from localcore.logs import redact_text
+
+    return redact_text(text)
+
+
+async def serve(config: Config, secrets_where: str = "environment", *, bootstrap: bool = True,
+                ready: Callable[[str], None] | None = None) -> int:
+    """Run until SIGTERM/SIGINT, then stop accepting, let in-flight requests finish (30 s grace), close
+    the backend and return 0 (1 if the grace period ran out or closing failed)."""
+    from aiohttp import web
+
+    from backends import open_backend
+    from localcore.app import create_app
+    from localcore.logs import AccessLogger
+
+    backend = await open_backend(config.database_url)
+    app = create_app(config, backend)
+    runner = web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+    exit_code = 0
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        url = _listening_url(site, config)
+        print(f"localcore {__version__} listening on {url}", flush=True)
+        print(f"  database: {backend.kind}   mail: "
+              f"{config.mail.scheme + '://' if config.mail else 'disabled'}   secrets: {secrets_where}",
+              flush=True)
+        if bootstrap:
+            await _offer_bootstrap(app, url)
+        if ready is not None:
+            ready(url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutdown:start")
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    finally:
+        try:
+            await asyncio.wait_for(runner.cleanup(), timeout=SHUTDOWN_GRACE_SECONDS + 5)
+        except TimeoutError:
+            log.warning("shutdown:grace-exceeded")
+            exit_code = 1
+        try:
+            await backend.close()
+        except Exception:
+            log.exception("shutdown:db-close-failed")
+            exit_code = 1
+    if exit_code == 0:
+        log.info("shutdown:complete")
+    return exit_code
+
+
+def _listening_url(site: Any, config: Config) -> str:
+    server = getattr(site, "_server", None)
+    port = config.port
+    if server is not None and server.sockets:
+        port = server.sockets[0].getsockname()[1]
+    host = config.host if config.host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
+
+
+async def _offer_bootstrap(app: Any, url: str) -> None:
+    """On an empty database, print the one-time owner link (desktop single-user start)."""
+    try:
+        from localcore.auth.bootstrap import offer_bootstrap_link
+    except ImportError:
+        return
+    link = await offer_bootstrap_link(app, url)
+    if link:
+        print(f"  first run: open {link} within 15 minutes to create the owner account", flush=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
+

@@ -1,0 +1,119 @@
+"""Rate limits kept in the backend, so every process sharing it counts together (SPEC §2 fix 1).
+
+Rules attach to a route template and method (``POST /auth/sign-in/email``); each has a key (client IP,
+workspace id, or IP plus user). Fixed windows; a refused request gets 429 ``rate_limited`` with
+``Retry-After``. ``RATE_LIMIT_OVERRIDES_JSON`` replaces ``max``/``window`` per rule, keyed
+``"<METHOD> <path>"`` first, then ``"<path>"`` (paths in ``:param`` style as upstream).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from localcore.clock import Clock
+from localcore.config import Config, parse_window
+from localcore.errors import RateLimited
+from localcore.http.handler import Handler
+from localcore.http.identity import current_user
+from localcore.http.request_context import client_ip
+from localcore.store import RateLimitStore
+
+KeyFunc = Callable[[web.Request], Awaitable[str]]
+
+
+async def by_ip(request: web.Request) -> str:
+    return client_ip(request)
+
+
+async def by_workspace(request: web.Request) -> str:
+    return request.match_info.get("id", "")
+
+
+async def by_ip_and_user(request: web.Request) -> str:
+    user = await current_user(request)
+    return f"{client_ip(request)}:{user.id if user else 'anon'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    method: str
+    path: str
+    max: int
+    window: str
+    key: KeyFunc
+
+    @property
+    def window_seconds(self) -> float:
+        return parse_window(self.window)
+
+
+DEFAULT_RULES: tuple[Rule, ...] = (
+    Rule("POST", "/auth/sign-in/email", 5, "1 minute", by_ip),
+    Rule("POST", "/auth/sign-up/email", 3, "1 hour", by_ip),
+    Rule("POST", "/auth/request-password-reset", 3, "1 hour", by_ip),
+    Rule("POST", "/auth/send-verification-email", 3, "1 hour", by_ip),
+    Rule("POST", "/auth/sign-in/magic-link", 5, "1 minute", by_ip),
+    Rule("POST", "/api/v1/workspaces/:id/invites", 20, "1 hour", by_workspace),
+    Rule("POST", "/api/v1/invites/resolve", 60, "1 minute", by_ip),
+    Rule("POST", "/api/v1/invites/accept", 10, "1 minute", by_ip_and_user),
+)
+
+_BRACES = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+
+
+def colon_style(template: str) -> str:
+    """aiohttp's ``/a/{id}`` → upstream's ``/a/:id``."""
+    return _BRACES.sub(r":\1", template)
+
+
+class RateLimiter:
+    def __init__(self, store: RateLimitStore, clock: Clock, config: Config,
+                 rules: tuple[Rule, ...] = DEFAULT_RULES) -> None:
+        self.store = store
+        self.clock = clock
+        self.enabled = config.rate_limits_enabled
+        self.rules: dict[tuple[str, str], Rule] = {}
+        for rule in rules:
+            override = (config.rate_limit_overrides.get(f"{rule.method} {rule.path}")
+                        or config.rate_limit_overrides.get(rule.path))
+            if override is not None:
+                rule = Rule(rule.method, rule.path, override.max, override.window, rule.key)
+            self.rules[(rule.method, rule.path)] = rule
+
+    def rule_for(self, request: web.Request) -> Rule | None:
+        route = request.match_info.route
+        resource = route.resource
+        if resource is None:
+            return None
+        return self.rules.get((request.method, colon_style(resource.canonical)))
+
+    async def check(self, request: web.Request, rule: Rule) -> tuple[int, int, int]:
+        """Count the request; raise ``RateLimited`` past the limit. Returns (limit, remaining, reset s)."""
+        key = await rule.key(request)
+        now = self.clock()
+        hit = await self.store.hit(f"rl:{rule.method} {rule.path}:{key}", window_seconds=rule.window_seconds,
+                                   now=now)
+        reset = max(1, math.ceil((hit.reset_at - now).total_seconds()))
+        if hit.count > rule.max:
+            raise RateLimited(reset)
+        return rule.max, rule.max - hit.count, reset
+
+    def middleware(self) -> web.middlewares.Middleware:  # type: ignore[name-defined]
+        @web.middleware
+        async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+            rule = self.rule_for(request) if self.enabled else None
+            if rule is None:
+                return await handler(request)
+            limit, remaining, reset = await self.check(request, rule)
+            response = await handler(request)
+            response.headers["x-ratelimit-limit"] = str(limit)
+            response.headers["x-ratelimit-remaining"] = str(remaining)
+            response.headers["x-ratelimit-reset"] = str(reset)
+            return response
+
+        return middleware

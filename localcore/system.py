@@ -1,0 +1,105 @@
+"""System routes: ``/health``, ``/api/v1/config``, ``/api/v1/capabilities``, ``/api/openapi.json``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict
+
+from localcore import CORE_CONTRACT_VERSION, __version__
+from localcore.appkeys import BACKEND, CAPABILITIES, CATALOG, CONFIG
+from localcore.config import Config
+from localcore.http.errors import envelope
+from localcore.http.openapi import RouteCatalog
+
+log = logging.getLogger("localcore.health")
+PING_TIMEOUT_SECONDS = 2.0
+
+
+class HealthResponse(BaseModel):
+    ok: bool
+
+
+class Features(BaseModel):
+    githubOauth: bool
+    googleOauth: bool
+    invitesEnabled: bool
+    sendWelcomeEmail: bool
+
+
+class RuntimeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    appId: str
+    appName: str
+    appLogo: str | None
+    apiBase: str
+    features: Features
+
+
+async def health(request: web.Request) -> web.Response:
+    backend = request.app[BACKEND]
+    try:
+        await asyncio.wait_for(backend.ping(), timeout=PING_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return envelope(request, 503, "db_unavailable",
+                        f"Database ping timed out after {int(PING_TIMEOUT_SECONDS * 1000)}ms", builtin=True)
+    except Exception as exc:  # noqa: BLE001 - any driver failure means "unavailable"
+        log.warning("health: database ping failed: %s", type(exc).__name__)
+        return envelope(request, 503, "db_unavailable", f"Database unavailable ({type(exc).__name__})",
+                        builtin=True)
+    return web.json_response({"ok": True})
+
+
+async def runtime_config(request: web.Request) -> web.Response:
+    return web.json_response(request.app[CONFIG].public_payload())
+
+
+async def capabilities(request: web.Request) -> web.Response:
+    return web.json_response(request.app[CAPABILITIES])
+
+
+async def openapi(request: web.Request) -> web.Response:
+    document = request.app[CATALOG].document(title="localcore", version=__version__)
+    return web.json_response(document)
+
+
+def core_capabilities(config: Config, contributors: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Computed once at start-up; contributors merge shallowly by top-level key."""
+    mail = config.mail_enabled
+    result: dict[str, Any] = {
+        "core": {
+            "version": CORE_CONTRACT_VERSION,
+            "features": {
+                "invitesEnabled": config.features.invites_enabled,
+                "githubOauth": config.github_enabled,
+                "googleOauth": config.google_enabled,
+                "emailFlows": mail,
+            },
+            "auth": {
+                "emailPassword": True,
+                "github": config.github_enabled,
+                "google": config.google_enabled,
+                "emailVerification": mail,
+                "passwordReset": mail,
+                "magicLink": mail,
+            },
+        },
+    }
+    for name, value in (contributors or {}).items():
+        if value is not None:
+            result[name] = value
+    return result
+
+
+def setup_system_routes(app: web.Application, catalog: RouteCatalog) -> None:
+    router = app.router
+    catalog.add(router, "GET", "/health", health, summary="Liveness and database readiness", tag="system",
+                response=HealthResponse, responses={503: "db_unavailable"})
+    catalog.add(router, "GET", "/api/v1/config", runtime_config, summary="Public runtime configuration",
+                tag="system", response=RuntimeConfig)
+    catalog.add(router, "GET", "/api/v1/capabilities", capabilities, summary="Server capabilities",
+                tag="system", auth=True)
+    catalog.add(router, "GET", "/api/openapi.json", openapi, summary="This OpenAPI document", tag="system")
