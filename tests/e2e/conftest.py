@@ -1,0 +1,157 @@
+"""End-to-end fixtures: the real server as a subprocess, and the system Chromium through Playwright.
+
+Each test gets a fresh server (its own data directory, so its own SQLite database, sessions, rate-limit
+counters and dev mailbox) and a fresh browser context (no cookies, empty localStorage). The browser is
+the machine's Chromium (``/usr/bin/chromium`` or ``LOCALCORE_CHROMIUM``); Playwright never downloads one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 35.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class Server:
+    """A running ``python -m localcore serve``; ``url`` is its base URL, ``log`` its output so far."""
+
+    def __init__(self, url: str, process: subprocess.Popen[bytes], log_path: pathlib.Path) -> None:
+        self.url = url
+        self.process = process
+        self.log_path = log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+@pytest.fixture
+def server(tmp_path: pathlib.Path) -> Iterator[Server]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    log_path = tmp_path / "server.log"
+    env = {
+        **os.environ,
+        "LOCALCORE_KEYRING": "null",
+        "BETTER_AUTH_URL": url,
+        "PYTHONUNBUFFERED": "1",
+    }
+    for name in ("DATABASE_URL", "CORE_STORES", "MAIL_TRANSPORT_URL", "LOCALCORE_ENV"):
+        env.pop(name, None)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "localcore", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--data-dir", str(data_dir), "--no-bootstrap"],
+            cwd=tmp_path,  # no boring.app.toml from the repository
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    handle = Server(url, process, log_path)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not _healthy(url):
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode} before /health answered:\n{handle.log()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"server did not answer /health within {START_TIMEOUT_S}s:\n{handle.log()}")
+        time.sleep(0.1)
+    try:
+        yield handle
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        # Shown by pytest when the test failed.
+        sys.stdout.write(f"\n--- server log ({url}) ---\n{handle.log()[-6000:]}\n")
+
+
+@pytest.fixture
+def base_url(server: Server) -> str:
+    return server.url
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    executable = os.environ.get("LOCALCORE_CHROMIUM", "/usr/bin/chromium")
+    if not pathlib.Path(executable).exists():
+        pytest.fail(f"no Chromium at {executable}: set LOCALCORE_CHROMIUM or install it", pytrace=False)
+    browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    yield browser
+    with contextlib.suppress(Exception):
+        browser.close()
+
+
+class ConsoleErrors(list[str]):
+    """Console errors and uncaught exceptions of a page (CSP violations land here too)."""
+
+
+@pytest.fixture
+def context(browser: Browser, base_url: str) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 860}, locale="en-US")
+    ctx.set_default_timeout(10_000)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def console_errors() -> ConsoleErrors:
+    return ConsoleErrors()
+
+
+@pytest.fixture
+def page(context: BrowserContext, console_errors: ConsoleErrors) -> Page:
+    page = context.new_page()
+    page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: console_errors.append(f"pageerror: {exc}"))
+    return page
