@@ -1,5 +1,6 @@
 // Boot: config (with retries) → session → router. The route table and the session gate live here.
 
+import { HttpError } from "./js/api.js";
 import { replace } from "./js/dom.js";
 import { cannotReachServer, notFoundScreen, somethingWentWrong, syncThemeControls } from "./js/layout.js";
 import { accountPage } from "./js/pages/account.js";
@@ -12,7 +13,7 @@ import { invitesPage, membersPage } from "./js/pages/members.js";
 import { homePage, workspacePage } from "./js/pages/workspace.js";
 import { workspaceSettingsPage } from "./js/pages/workspace-settings.js";
 import { notFound, route, safeRedirect, startRouter } from "./js/router.js";
-import { loadConfig, probeDevMail, refreshSession, signedIn } from "./js/state.js";
+import { clearCache, loadConfig, probeDevMail, refreshSession, signedIn, state } from "./js/state.js";
 import { initTheme, onThemeChange } from "./js/theme.js";
 
 const PUBLIC = { isPublic: true };
@@ -56,6 +57,18 @@ function beforeRoute({ path, query, hash, isPublic }) {
   return null;
 }
 
+/** A page failed to load. A 401 means the session ended meanwhile: back to sign-in, then here. */
+function onPageError(err) {
+  if (err instanceof HttpError && err.status === 401) {
+    state.session = null;
+    state.me = null;
+    clearCache();
+    const here = window.location.pathname + window.location.search;
+    return { redirect: `/auth/signin?redirect=${encodeURIComponent(here)}` };
+  }
+  return somethingWentWrong(err);
+}
+
 async function boot() {
   const mount = document.getElementById("app");
   initTheme();
@@ -75,7 +88,7 @@ async function boot() {
   }
   try {
     await Promise.all([refreshSession(), probeDevMail()]);
-    await startRouter({ mount, beforeRoute, onError: somethingWentWrong });
+    await startRouter({ mount, beforeRoute, onError: onPageError });
   } catch (err) {
     console.error(err);
     replace(mount, somethingWentWrong(err));

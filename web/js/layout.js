@@ -64,7 +64,7 @@ function flashNotice() {
 export function authLayout({ title, description, footer = null, wide = false }, ...content) {
   const screen = h("div", { class: "auth-page" },
     h("div", { class: "auth-topbar" }, themeToggle()),
-    h("main", { id: "main", class: "auth-main" },
+    h("main", { id: "main", class: "auth-main", tabindex: "-1" },
       h("a", { class: "auth-brand", href: "/" }, brandMark({ size: "lg" }), h("span", { class: "auth-brand-name" }, appName())),
       h("div", { class: ["card", "auth-card", wide && "auth-card-wide"] },
         h("div", { class: "card-header" }, h("div", { class: "card-heading" },
@@ -96,7 +96,7 @@ export async function appLayout({ title, workspaceId = null, width = "normal" },
         h("span", { class: "topbar-sep", "aria-hidden": "true" }, "/"),
         workspaceSwitcher(list, workspaceId || rememberedWorkspace(list))),
       h("div", { class: "topbar-right" }, creditsBadge(), themeToggle(), userMenu())),
-    h("main", { id: "main", class: ["main", `main-${width}`] }, flashNotice(), content));
+    h("main", { id: "main", class: ["main", `main-${width}`], tabindex: "-1" }, flashNotice(), content));
   screen.dataset.title = title;
   return screen;
 }

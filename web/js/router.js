@@ -114,7 +114,7 @@ async function render() {
     screen = await page(ctx);
   } catch (err) {
     if (err && err.name === "AbortError") return;
-    console.error(err);
+    if (!err || err.name !== "HttpError") console.error(err);
     if (!errorPage) throw err;
     screen = errorPage(err);
   } finally {

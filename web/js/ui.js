@@ -3,21 +3,6 @@
 import { errorMessage, HttpError } from "./api.js";
 import { h, icon, uid } from "./dom.js";
 
-/** Say `text` through the page's polite live region. */
-export function announce(text) {
-  const region = document.getElementById("announcer");
-  if (!region) return;
-  region.textContent = "";
-  window.setTimeout(() => {
-    region.textContent = text;
-  }, 50);
-}
-
-export function spinner(label = "Loading…") {
-  return h("div", { class: "loading", role: "status" },
-    h("span", { class: "spinner", "aria-hidden": "true" }), h("span", { class: "loading-label" }, label));
-}
-
 export function button(label, { variant = "primary", size, iconName, type = "button", block = false, onClick, ...attrs } = {}) {
   return h("button", {
     type,

@@ -17,7 +17,7 @@ async function frame(...content) {
       h("div", { class: "topbar-left" },
         h("a", { class: "topbar-brand", href: "/" }, brandMark({ size: "sm" }), h("span", { class: "topbar-name" }, appName()))),
       h("div", { class: "topbar-right" }, themeToggle(), h("a", { class: "btn btn-secondary btn-sm", href: "/auth/signin" }, h("span", { class: "btn-label" }, "Sign in")))),
-    h("main", { id: "main", class: "main main-wide" }, content));
+    h("main", { id: "main", class: "main main-wide", tabindex: "-1" }, content));
   screen.dataset.title = "Dev mailbox";
   return screen;
 }
