@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 pytestmark = pytest.mark.e2e
 
@@ -61,3 +61,38 @@ def test_pages_render_without_csp_violations(page: Page, console_errors: list[st
         page.goto(path)
         expect(page.get_by_role("heading", level=1)).to_have_text(heading)
     assert [e for e in console_errors if "Content Security Policy" in e or e.startswith("pageerror")] == []
+
+
+def test_config_outage_shows_cannot_reach_server_and_retry_recovers(page: Page) -> None:
+    calls: list[str] = []
+
+    def fail(route: Route) -> None:
+        calls.append(route.request.url)
+        route.fulfill(status=500, content_type="application/json",
+                      body='{"error":"internal_error","code":"internal_error","message":"Internal server error",'
+                           '"requestId":"req-123"}')
+
+    page.route("**/api/v1/config", fail)
+    page.goto("/auth/signin")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Cannot reach server", timeout=15_000)
+    expect(page.get_by_text("Request ID: req-123")).to_be_visible()
+    assert len(calls) == 4  # 1 try + 3 retries
+    page.unroute("**/api/v1/config")
+    page.get_by_role("button", name="Retry").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+
+
+def test_a_transient_config_failure_is_retried_silently(page: Page) -> None:
+    failures = {"left": 2}
+
+    def flaky(route: Route) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            route.fulfill(status=503, body="")
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/config", flaky)
+    page.goto("/auth/signin")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    assert failures["left"] == 0

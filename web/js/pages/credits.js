@@ -187,6 +187,11 @@ function checkoutPrice(checkout) {
   return "—";
 }
 
+function packName(pack) {
+  if (pack && typeof pack === "object") return String(pack.label || pack.id || "—");
+  return pack === undefined || pack === null ? "—" : String(pack);
+}
+
 export async function devCheckoutPage(ctx) {
   const id = ctx.query.get("checkout");
   if (!id) {
@@ -231,7 +236,7 @@ function devCheckoutScreen(checkout, message = null) {
       result,
       alert.el,
       h("dl", { class: "details" },
-        h("div", {}, h("dt", {}, "Pack"), h("dd", {}, String(checkout.pack ?? "—"))),
+        h("div", {}, h("dt", {}, "Pack"), h("dd", {}, packName(checkout.pack))),
         h("div", {}, h("dt", {}, "Credits"), h("dd", { class: "tabular" }, money(checkout.amountMicros))),
         h("div", {}, h("dt", {}, "Price"), h("dd", { class: "tabular" }, checkoutPrice(checkout))),
         h("div", {}, h("dt", {}, "Checkout"), h("dd", {}, h("code", { class: "mono" }, checkout.id)))),
