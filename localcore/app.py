@@ -91,7 +91,7 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
     from localcore.system import core_capabilities, setup_system_routes
 
     setup_system_routes(app, catalog)
-    setup_dev_mail_routes(app, MAILER)
+    setup_dev_mail_routes(app, MAILER, catalog)
     app[CAPABILITIES] = core_capabilities(config)
     _setup_shell(app, config)
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import hdrs, web
 
+from localcore.http.security_headers import CSP_NONCE
+
 __all__ = ["SHELL_AUTH_PAGES", "Shell", "serve_index", "setup_shell", "shell_key"]
 
 #: Client-rendered auth pages: a browser navigation there gets the shell when no server route took it.
@@ -157,18 +159,9 @@ shell_key = web.AppKey("localcore.shell", Shell)
 
 
 def _nonce(request: web.Request) -> str | None:
-    """The security middleware's nonce: ``request["csp_nonce"]``, or a ``web.RequestKey`` of that name.
-
-    aiohttp recommends typed request keys (and warns on string keys), so both spellings are accepted;
-    the typed key is found by name because it is defined in the middleware's module, not here.
-    """
-    value = request.get("csp_nonce")
-    if value is None:
-        for key, candidate in request.items():
-            if isinstance(key, web.RequestKey) and getattr(key, "_name", "").endswith(".csp_nonce"):
-                value = candidate
-                break
-    return value if isinstance(value, str) and value else None
+    """This request's CSP nonce, set by the security-headers middleware."""
+    value = request.get(CSP_NONCE)
+    return value if value else None
 
 
 async def serve_index(request: web.Request) -> web.Response:
@@ -193,10 +186,19 @@ def _wants_html(request: web.Request) -> bool:
     return "text/html" in request.headers.get(hdrs.ACCEPT, "")
 
 
+async def _not_a_page(request: web.Request) -> web.HTTPException:
+    """A non-GET that reached the catch-all: 405 if another route owns the path, else 404."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.name != "shell":
+            allowed |= (await resource.resolve(request))[1]
+    return web.HTTPMethodNotAllowed(request.method, allowed) if allowed else web.HTTPNotFound()
+
+
 async def _shell_or_file(request: web.Request) -> web.StreamResponse:
     path = request.path
     if request.method not in (hdrs.METH_GET, hdrs.METH_HEAD):
-        raise web.HTTPNotFound()
+        raise await _not_a_page(request)
     if _is_server_path(path):
         if path in SHELL_AUTH_PAGES and _wants_html(request):
             return await serve_index(request)
@@ -209,8 +211,9 @@ async def _shell_or_file(request: web.Request) -> web.StreamResponse:
     except ValueError:
         return web.json_response({"error": "invalid_path"}, status=400)
     if file is None:
-        if pathlib.PurePosixPath(path).suffix.lower() in _CONTENT_TYPES:
-            # A missing asset is a 404, not a page of HTML the browser would refuse as a script.
+        if pathlib.PurePosixPath(path).suffix.lower() in _CONTENT_TYPES or not _wants_html(request):
+            # A missing asset, or an API client (no text/html in Accept), gets the 404 envelope rather
+            # than a page of HTML; browsers navigating to a client-side route get the shell.
             raise web.HTTPNotFound()
         return await serve_index(request)
     cache = _IMMUTABLE if _FINGERPRINTED.search(file.name) else _REVALIDATE

@@ -26,15 +26,14 @@ class Identity:
 
 Resolver = Callable[[web.Request], Awaitable[Identity | None]]
 SESSION_RESOLVER: web.AppKey[Resolver] = web.AppKey("session_resolver")
-_IDENTITY = "identity"
-_RESOLVED = "identity_resolved"
+_IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")
+_RESOLVED = web.RequestKey("identity_resolved", bool)
 PUBLIC_API = (re.compile(r"^/api/v1/config$"),)
 
 
 async def current_identity(request: web.Request) -> Identity | None:
     if request.get(_RESOLVED):
-        identity: Identity | None = request.get(_IDENTITY)
-        return identity
+        return request.get(_IDENTITY)
     resolver = request.config_dict.get(SESSION_RESOLVER)
     identity = await resolver(request) if resolver is not None else None
     request[_IDENTITY] = identity

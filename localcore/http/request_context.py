@@ -14,13 +14,13 @@ from aiohttp import web
 
 from localcore.http.handler import Handler
 
-REQUEST_ID = "request_id"
-CLIENT_IP = "client_ip"
+REQUEST_ID = web.RequestKey("request_id", str)
+CLIENT_IP = web.RequestKey("client_ip", str)
 
 
 def request_id(request: web.Request) -> str:
     value = request.get(REQUEST_ID)
-    if isinstance(value, str):
+    if value is not None:
         return value
     incoming = request.headers.get("x-request-id", "")
     value = incoming if 1 <= len(incoming) <= 128 and incoming.isprintable() else str(uuid.uuid4())
@@ -39,7 +39,7 @@ def _is_loopback(address: str | None) -> bool:
 
 def client_ip(request: web.Request, *, trust_proxy: bool = False) -> str:
     value = request.get(CLIENT_IP)
-    if isinstance(value, str):
+    if value is not None:
         return value
     peer = request.remote or ""
     forwarded = request.headers.get("x-forwarded-for", "")

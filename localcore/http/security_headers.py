@@ -1,7 +1,7 @@
 """Helmet-equivalent headers and a CSP with a fresh nonce per request (reference/contract.md §8.1).
 
 The nonce (16 random bytes, base64) is generated when the request starts and kept in
-``request["csp_nonce"]`` so the shell can stamp it on its ``<script>`` and ``<style>`` tags.
+``request[CSP_NONCE]`` so the shell can stamp it on its ``<script>`` and ``<style>`` tags.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from aiohttp import web
 from localcore.config import Config
 from localcore.http.handler import Handler
 
-CSP_NONCE = "csp_nonce"
+CSP_NONCE = web.RequestKey("csp_nonce", str)
 
 STATIC_HEADERS = {
     "Strict-Transport-Security": "max-age=31536000; includeSubDomains; preload",
@@ -54,7 +54,7 @@ def content_security_policy(nonce: str, *, upgrade_insecure_requests: bool) -> s
 
 def csp_nonce(request: web.Request) -> str:
     nonce = request.get(CSP_NONCE)
-    if not isinstance(nonce, str):
+    if nonce is None:
         nonce = base64.b64encode(secrets.token_bytes(16)).decode()
         request[CSP_NONCE] = nonce
     return nonce
