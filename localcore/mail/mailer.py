@@ -86,7 +86,7 @@ class Mailer:
                                             workspace_name=workspace_name, role=role, ttl_days=ttl_days,
                                             year=self.clock().year)
             await self._deliver(to, email, kind="workspace-invite")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - failures are reported, never raised to the caller
             self._log_failure("workspace-invite", to, exc, secret=accept_url)
             return False
         return True
@@ -99,7 +99,7 @@ class Mailer:
             email = render_welcome(app_name=self.app_name, get_started_url=get_started_url,
                                    year=self.clock().year)
             await self._deliver(to, email, kind="welcome")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - failures are reported, never raised to the caller
             self._log_failure("welcome", to, exc, secret=None)
             return False
         return True

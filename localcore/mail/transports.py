@@ -202,7 +202,7 @@ class SmtpTransport:
                 start_tls=self.start_tls,
                 timeout=self.timeout_seconds,
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any SMTP failure becomes MailDeliveryError
             # `from None`: the original exception (and its traceback in a log) stays out of reach.
             detail = _redact(str(exc) or type(exc).__name__, self._password)
             raise MailDeliveryError(f"SMTP send failed: {detail}") from None
