@@ -55,7 +55,9 @@ class ThrowawayCluster:
         command = list(args)
         if self.as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True,  # noqa: S603 - fixed binaries, no shell stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+        # Fixed binaries and arguments, no shell.
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL,  # noqa: S603
+                       stderr=subprocess.PIPE, timeout=120)
 
     def start(self) -> str:
         if self.as_postgres:
