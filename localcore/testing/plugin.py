@@ -43,9 +43,17 @@ def _param_id(value: str) -> str:
     return value.split(":", 1)[0].replace("postgresql", "postgres") if "://" in value else value
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "shared_storage: the contract concerns storage shared between processes or migrations; "
+                   "it runs on every backend except memory (whose state is private to one process)")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend_kind" in metafunc.fixturenames:
         params = _backend_params(metafunc.config)
+        if metafunc.definition.get_closest_marker("shared_storage"):
+            params = [p for p in params if not p.startswith("memory")]
         metafunc.parametrize("backend_kind", params, ids=[_param_id(p) for p in params])
 
 
@@ -81,6 +89,18 @@ class PostgresServer:
                 self.template = template
             name = f"lc_test_{uuid.uuid4().hex[:12]}"
             await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        finally:
+            await conn.close()
+        return _with_database(self.admin_url, name)
+
+    async def create_empty_database(self) -> str:
+        """A database with no schema at all (for migration tests)."""
+        import asyncpg
+
+        name = f"lc_empty_{uuid.uuid4().hex[:12]}"
+        conn = await asyncpg.connect(self.admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
             await conn.close()
         return _with_database(self.admin_url, name)
@@ -179,3 +199,20 @@ async def backend(backend_url: str, clock: ManualClock) -> AsyncIterator[Backend
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+async def empty_backend_url(backend_kind: str, tmp_path: Path,
+                            request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """Like ``backend_url`` but never migrated: a new SQLite file or an empty Postgres database."""
+    if backend_kind.startswith("memory"):
+        yield "memory://"
+    elif backend_kind.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / f'empty-{uuid.uuid4().hex[:8]}.db'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        url = await server.create_empty_database()
+        try:
+            yield url
+        finally:
+            await server.drop_database(url)
