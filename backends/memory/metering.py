@@ -1,6 +1,9 @@
 """The credits ledger in process memory (reference/metering.md §4.4).
 
-Serialisation: one ``asyncio.Lock`` per user and per order key, always taken order-first. Atomicity: every
+Serialisation: one ``asyncio.Lock`` per user and per order key, always taken order-first (as the advisory
+locks on Postgres). Unique keys (a ledger id, a grant's (user, reason), the one active hold per run) get a
+lock too, taken last and held to the end of the transaction: the in-memory twin of a unique index, which
+makes a second writer of the same key wait for the first and then see its row. Atomicity: every
 operation stages its writes in a ``_Tx`` overlay (reads see the overlay on top of the committed state) and
 commits them at the end in one synchronous step, so an exception anywhere leaves no partial state.
 
@@ -39,6 +42,10 @@ from localcore.metering.types import (
 )
 
 _Row = TypeVar("_Row", CreditGrantRecord, UsageLedgerRecord)
+
+
+def _grant_key(user_id: str, reason: str) -> str:
+    return f"grant:{len(user_id)}:{user_id}:{reason}"
 
 
 @dataclass
@@ -152,15 +159,6 @@ class _Tx:
     def add_usage(self, row: UsageLedgerRecord) -> None:
         self.ledger[row.id] = row
 
-    def post_verified_debit(self, debit: rules.Debit, created_at: datetime) -> bool:
-        """§3.4: insert unless the id exists; an existing row must be this very debit."""
-        existing = self.usage(debit.id)
-        if existing is not None:
-            rules.check_verified_debit(existing, debit)
-            return False
-        self.add_usage(debit.row(created_at))
-        return True
-
     # ---- commit: pure dict work, cannot fail half-way
     def commit(self) -> None:
         s = self.s
@@ -231,19 +229,29 @@ class MemoryMeteringStore:
             lock = self._locks[key] = asyncio.Lock()
         await tx.stack.enter_async_context(lock)
 
+    async def _post_verified_debit(self, tx: _Tx, debit: rules.Debit) -> bool:
+        """§3.4: insert unless the id exists; an existing row must be this very debit."""
+        await self._lock(tx, "ledger:" + debit.id)
+        existing = tx.usage(debit.id)
+        if existing is not None:
+            rules.check_verified_debit(existing, debit)
+            return False
+        tx.add_usage(debit.row(self._clock()))
+        return True
+
     def _now(self, now: datetime | None) -> datetime:
         return self._clock() if now is None else now
 
-    def _expire_user(self, tx: _Tx, user_id: str, now: datetime) -> int:
+    async def _expire_user(self, tx: _Tx, user_id: str, now: datetime) -> int:
         """§3.13 within the caller's lock: claim past-TTL holds, top up the marked ones."""
         claimed = [r for r in tx.active_reservations(user_id) if r.expires_at <= now]
         claimed.sort(key=lambda r: (r.created_at, r.id))
-        created_at = self._clock()
         for row in claimed:
             tx.put_reservation(replace(row, status="expired"))
+        for row in claimed:
             debit = rules.expiry_top_up(row, tx.billed_for_reservation(user_id, row.id))
             if debit is not None:
-                tx.post_verified_debit(debit, created_at)
+                await self._post_verified_debit(tx, debit)
         return len(claimed)
 
     # ------------------------------------------------------------------ grants and purchases
@@ -253,14 +261,14 @@ class MemoryMeteringStore:
         amount = rules.require_positive(amount_micros, "grant amountMicros")
         rules.require_text(user_id, "grantOnce requires a userId")
         rules.require_text(reason, "grantOnce requires a reason")
-        await self._yield()
-        tx = _Tx(self._state)  # no lock (as upstream): check and insert are one synchronous step
-        if tx.grant_exists(user_id, reason):
-            return False
-        tx.add_grant(CreditGrantRecord(id=rules.new_id(), user_id=user_id, amount_micros=amount,
-                                       reason=reason, expires_at=expires_at, created_at=self._clock()))
-        tx.commit()
-        return True
+        # no user lock (as upstream): the (user, reason) key is the unique index
+        async with self._transaction(_grant_key(user_id, reason)) as tx:
+            if tx.grant_exists(user_id, reason):
+                return False
+            await self._yield()
+            tx.add_grant(CreditGrantRecord(id=rules.new_id(), user_id=user_id, amount_micros=amount,
+                                           reason=reason, expires_at=expires_at, created_at=self._clock()))
+            return True
 
     async def grant_purchase_once(self, order_id: str, user_id: str, amount_micros: int, *,
                                   source: str | None = None, store_id: str | None = None,
@@ -282,12 +290,13 @@ class MemoryMeteringStore:
                 tx.put_purchase(plan.purchase)
             if plan.grant_amount:
                 reason = rules.purchase_reason(order_id)
+                await self._lock(tx, _grant_key(user_id, reason))
                 if tx.grant_exists(user_id, reason):
                     raise rules.grant_already_existed(order_id)
                 tx.add_grant(CreditGrantRecord(id=rules.new_id(), user_id=user_id, amount_micros=amount,
                                                reason=reason, expires_at=None, created_at=now))
             if plan.debit is not None:
-                tx.post_verified_debit(plan.debit, now)
+                await self._post_verified_debit(tx, plan.debit)
             return plan.granted
 
     async def revoke_purchase(self, order_id: str, *, refund_fraction: float | None = None,
@@ -313,7 +322,7 @@ class MemoryMeteringStore:
                 await self._yield()
             inserted = False
             if plan.debit is not None:
-                inserted = tx.post_verified_debit(plan.debit, self._clock())
+                inserted = await self._post_verified_debit(tx, plan.debit)
             if plan.purchase is not None:
                 tx.put_purchase(plan.purchase)
             return inserted
@@ -336,7 +345,7 @@ class MemoryMeteringStore:
             cache_read_tokens=cache_read_tokens, cache_write_tokens=cache_write_tokens,
             provider_cost_micros=provider_cost_micros, stop_reason=stop_reason, metadata=metadata,
         )
-        async with self._transaction("user:" + user_id) as tx:
+        async with self._transaction("user:" + row.user_id, "ledger:" + row.id) as tx:
             existing = tx.usage(row.id)
             await self._yield()
             if existing is not None:
@@ -361,7 +370,7 @@ class MemoryMeteringStore:
         args = rules.reserve_args(user_id, run_id, amount_micros, ttl_seconds, min_available_micros)
         now = self._now(now)
         async with self._transaction("user:" + user_id) as tx:
-            self._expire_user(tx, user_id, now)
+            await self._expire_user(tx, user_id, now)
             for row in tx.active_reservations(user_id):
                 if row.run_id == run_id:
                     return row.id
@@ -369,6 +378,7 @@ class MemoryMeteringStore:
             await self._yield()
             if balance.available_micros < args.min_available:
                 raise InsufficientCreditError(balance.available_micros, args.min_available)
+            await self._lock(tx, "run:" + run_id)  # the global one-active-row-per-run index
             reservation = UsageReservationRecord(
                 id=rules.new_id(), user_id=user_id, run_id=run_id, amount_micros=args.amount,
                 status="active", charge_on_expire=False, created_at=now, expires_at=now + args.ttl,
@@ -415,7 +425,7 @@ class MemoryMeteringStore:
         for user in users:
             async with self._transaction("user:" + user) as tx:
                 await self._yield()
-                total += self._expire_user(tx, user, now)
+                total += await self._expire_user(tx, user, now)
         return total
 
     async def mark_reservation_fallback_charge(self, user_id: str, reservation_id: str) -> None:
