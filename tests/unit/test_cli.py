@@ -32,7 +32,7 @@ def wait_for(url: str, timeout: float = 15.0) -> bytes:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback test URL
+            with urllib.request.urlopen(url, timeout=2) as response:
                 return bytes(response.read())
         except OSError:
             if time.monotonic() > deadline:

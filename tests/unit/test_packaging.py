@@ -52,7 +52,7 @@ def test_installed_wheel_serves_the_shell_and_migrates(wheel: Path, tmp_path: Pa
     try:
         assert json.loads(wait_for(f"http://127.0.0.1:{port}/health")) == {"ok": True}
         request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Accept": "text/html"})
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=5) as response:
             page = response.read().decode()
         assert "<!doctype html>" in page.lower() and "boring-csp-nonce" in page
     finally:
