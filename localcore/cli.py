@@ -88,10 +88,6 @@ def _feature_commands() -> dict[str, Command]:
         from localcore.metering.cli import COMMAND as credits_command
 
         commands["credits"] = credits_command
-    with contextlib.suppress(ImportError):
-        from localcore.workspaces.cli import COMMAND as rotate_command
-
-        commands["rotate-settings-key"] = rotate_command
     return commands
 
 

@@ -174,7 +174,8 @@ class Config(_Model):
 
     def redacted(self) -> dict[str, Any]:
         """The whole configuration with every secret replaced by ``[REDACTED]`` (safe to log)."""
-        return redact(self.model_dump(mode="json"))
+        redacted: dict[str, Any] = redact(self.model_dump(mode="json"))
+        return redacted
 
 
 def origin_of(url: str) -> str:

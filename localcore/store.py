@@ -161,8 +161,11 @@ class IdempotencyRecord:
 
 class UserStore(Protocol):
     async def create_user(self, *, email: str, name: str = "", image: str | None = None,
-                          email_verified: bool = False) -> User:
-        """Insert a user with a new id. Raises ``DuplicateEmail`` if the normalised email exists."""
+                          email_verified: bool = False, password_hash: str | None = None) -> User:
+        """Insert a user with a new id. Raises ``DuplicateEmail`` if the normalised email exists.
+
+        With ``password_hash`` the credential account (``provider_id="credential"``, ``account_id`` = the
+        new user id) is inserted in the same transaction: a user never exists half-created."""
 
     async def get_user(self, user_id: str) -> User | None:
         """The user, or None (also for an id that is not a UUID)."""
@@ -192,6 +195,10 @@ class UserStore(Protocol):
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         """Create or replace the credential account's password hash."""
+
+    async def unlink_account(self, user_id: str, provider_id: str) -> bool:
+        """Delete the user's login method(s) of ``provider_id`` (e.g. drop the password by unlinking
+        ``"credential"``). False if there was none."""
 
     async def get_user_settings(self, user_id: str, app_id: str) -> UserSettings:
         """Stored settings for (user, app), or defaults derived from the user (name, email, {}).
@@ -253,8 +260,9 @@ class TokenStore(Protocol):
         """Atomically delete and return the token, expired or not (the caller checks ``expires_at``).
         Of two concurrent consumers exactly one gets it; the other gets None."""
 
-    async def delete_tokens_for_user(self, user_id: str) -> int:
-        """Delete every token whose ``data["userId"]`` is the user."""
+    async def delete_tokens_for_user(self, user_id: str, *, kind: str | None = None) -> int:
+        """Delete every token whose ``data["userId"]`` is the user (only those of ``kind`` when given);
+        returns how many went."""
 
 
 class WorkspaceStore(Protocol):
@@ -310,13 +318,27 @@ class Backend(Protocol):
     """An opened, migrated storage backend. Use ``async with`` or call ``close()``."""
 
     kind: str
-    users: UserStore
-    sessions: SessionStore
-    tokens: TokenStore
-    workspaces: WorkspaceStore
-    idempotency: IdempotencyStore
-    rate_limits: RateLimitStore
-    metering: MeteringStore
+
+    @property
+    def users(self) -> UserStore: ...
+
+    @property
+    def sessions(self) -> SessionStore: ...
+
+    @property
+    def tokens(self) -> TokenStore: ...
+
+    @property
+    def workspaces(self) -> WorkspaceStore: ...
+
+    @property
+    def idempotency(self) -> IdempotencyStore: ...
+
+    @property
+    def rate_limits(self) -> RateLimitStore: ...
+
+    @property
+    def metering(self) -> MeteringStore: ...
 
     async def ping(self) -> None:
         """Round-trip to the storage; raises if it is unreachable."""

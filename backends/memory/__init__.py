@@ -65,7 +65,7 @@ class MemoryUserStore:
         return any(u.email == email and u.id != except_id for u in self.s.users.values())
 
     async def create_user(self, *, email: str, name: str = "", image: str | None = None,
-                          email_verified: bool = False) -> User:
+                          email_verified: bool = False, password_hash: str | None = None) -> User:
         async with self.s.lock:
             email = normalize_email(email)
             if self._email_taken(email):
@@ -74,6 +74,10 @@ class MemoryUserStore:
             user = User(id=_new_id(), email=email, name=name, email_verified=email_verified, image=image,
                         created_at=now, updated_at=now)
             self.s.users[user.id] = user
+            if password_hash is not None:
+                account = Account(id=_new_id(), user_id=user.id, provider_id="credential", account_id=user.id,
+                                  password_hash=password_hash, created_at=now, updated_at=now)
+                self.s.accounts[account.id] = account
             return user
 
     async def get_user(self, user_id: str) -> User | None:
@@ -134,14 +138,25 @@ class MemoryUserStore:
                      if a.user_id == user_id and a.provider_id == "credential"), None)
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
-        existing = await self.get_credential(user_id)
-        if existing is None:
-            await self.link_account(user_id=user_id, provider_id="credential", account_id=user_id,
-                                    password_hash=password_hash)
-            return
         async with self.s.lock:
-            self.s.accounts[existing.id] = replace(existing, password_hash=password_hash,
-                                                   updated_at=self.clock())
+            if user_id not in self.s.users:
+                raise ConstraintViolation("foreign_key", "unknown user")
+            now = self.clock()
+            existing = await self.get_credential(user_id)
+            if existing is None:
+                account = Account(id=_new_id(), user_id=user_id, provider_id="credential", account_id=user_id,
+                                  password_hash=password_hash, created_at=now, updated_at=now)
+                self.s.accounts[account.id] = account
+            else:
+                self.s.accounts[existing.id] = replace(existing, password_hash=password_hash, updated_at=now)
+
+    async def unlink_account(self, user_id: str, provider_id: str) -> bool:
+        async with self.s.lock:
+            doomed = [k for k, a in self.s.accounts.items()
+                      if a.user_id == user_id and a.provider_id == provider_id]
+            for key in doomed:
+                del self.s.accounts[key]
+            return bool(doomed)
 
     async def get_user_settings(self, user_id: str, app_id: str) -> UserSettings:
         stored = self.s.user_settings.get((user_id, app_id))
@@ -221,14 +236,14 @@ class MemoryUserStore:
                     invite["created_by"] = None
         for ws in [w for w in s.workspaces.values() if w.created_by == user_id]:
             self._hard_delete_workspace(ws.id)
-        for key in [k for k, t in s.tokens.items() if t.data.get("userId") == user_id]:
-            del s.tokens[key]
-        for key in [k for k, sess in s.sessions.items() if sess.user_id == user_id]:
-            del s.sessions[key]
-        for key in [k for k, a in s.accounts.items() if a.user_id == user_id]:
-            del s.accounts[key]
-        for key in [k for k in s.user_settings if k[0] == user_id]:
-            del s.user_settings[key]
+        for token_key in [k for k, t in s.tokens.items() if t.data.get("userId") == user_id]:
+            del s.tokens[token_key]
+        for session_key in [k for k, sess in s.sessions.items() if sess.user_id == user_id]:
+            del s.sessions[session_key]
+        for account_id in [k for k, a in s.accounts.items() if a.user_id == user_id]:
+            del s.accounts[account_id]
+        for settings_key in [k for k in s.user_settings if k[0] == user_id]:
+            del s.user_settings[settings_key]
         del s.users[user_id]
 
 
@@ -309,11 +324,13 @@ class MemoryTokenStore:
 
     async def consume_token(self, kind: str, token_hash: str) -> OneTimeToken | None:
         async with self.s.lock:
-            return self.s.tokens.pop(f"{kind}:{token_hash}", None)
+            token = self.s.tokens.pop(f"{kind}:{token_hash}", None)
+            return replace(token, data=copy.deepcopy(token.data)) if token else None
 
-    async def delete_tokens_for_user(self, user_id: str) -> int:
+    async def delete_tokens_for_user(self, user_id: str, *, kind: str | None = None) -> int:
         async with self.s.lock:
-            doomed = [k for k, t in self.s.tokens.items() if t.data.get("userId") == user_id]
+            doomed = [k for k, t in self.s.tokens.items()
+                      if t.data.get("userId") == user_id and (kind is None or t.kind == kind)]
             for key in doomed:
                 del self.s.tokens[key]
             return len(doomed)

@@ -19,9 +19,9 @@ CLIENT_IP = web.RequestKey("client_ip", str)
 
 
 def request_id(request: web.Request) -> str:
-    value = request.get(REQUEST_ID)
-    if value is not None:
-        return value
+    existing: str | None = request.get(REQUEST_ID)
+    if existing is not None:
+        return existing
     incoming = request.headers.get("x-request-id", "")
     value = incoming if 1 <= len(incoming) <= 128 and incoming.isprintable() else str(uuid.uuid4())
     request[REQUEST_ID] = value
@@ -38,9 +38,9 @@ def _is_loopback(address: str | None) -> bool:
 
 
 def client_ip(request: web.Request, *, trust_proxy: bool = False) -> str:
-    value = request.get(CLIENT_IP)
-    if value is not None:
-        return value
+    known: str | None = request.get(CLIENT_IP)
+    if known is not None:
+        return known
     peer = request.remote or ""
     forwarded = request.headers.get("x-forwarded-for", "")
     if forwarded and (trust_proxy or _is_loopback(peer)):
