@@ -104,7 +104,8 @@ async def test_c35_billed_must_be_a_non_negative_integer(backend: Backend) -> No
                                    "provider_cost_micros"])
 async def test_c36_negative_tokens_or_cost_are_rejected(backend: Backend, field: str) -> None:
     with pytest.raises(MeteringValidationError, match="non-negative integer"):
-        await backend.metering.record_usage("use-1", U, 10, **{field: -1})
+        kwargs: dict[str, Any] = {field: -1}
+        await backend.metering.record_usage("use-1", U, 10, **kwargs)
     assert await raw(backend).get_usage("use-1") is None
 
 
