@@ -2,17 +2,18 @@
 
 Middleware order (outermost first) — each is one module under ``localcore/http``:
 
-1. request id       every response carries ``x-request-id``
-2. CORS             allow-listed origins, also on error responses
-3. errors           every failure becomes the route family's envelope; no internals leak
-4. CSP nonce        fresh per request, used by the headers and the shell
-5. trusted hosts    refuse foreign ``Host`` headers (DNS rebinding)
-6. body limit       413 before reading an oversized body
-7. origin check     cookie-carrying writes must come from an allowed origin (CSRF)
-8. auth gate        ``/api/v1/*`` needs a session (except the public config)
-9. rate limits      counters in the backend, shared by every process
-Security headers and ``x-request-id`` are added in ``on_response_prepare`` so static files and errors get
-them too.
+1. CORS             allow-listed origins, also on error responses
+2. errors           every failure becomes the route family's envelope; no internals leak
+3. guards, in order (one middleware layer; each guard refuses by raising):
+   trusted hosts    refuse foreign ``Host`` headers (DNS rebinding); absent when ``TRUSTED_HOSTS=*``
+   body limit       413 before reading an oversized body
+   origin check     cookie-carrying writes must come from an allowed origin (CSRF)
+   auth gate        ``/api/v1/*`` needs a session (except the public config)
+   rate limits      counters in the backend, shared by every process
+The request id and the CSP nonce are created lazily on first use (``request_context.request_id``,
+``security_headers.csp_nonce``); security headers and ``x-request-id`` are added in
+``on_response_prepare`` so static files and errors get them too. Every layer costs on every request, so
+the list stays this short.
 """
 
 from __future__ import annotations
@@ -25,16 +26,17 @@ from aiohttp import web
 from localcore.appkeys import BACKEND, CAPABILITIES, CATALOG, CLOCK, CONFIG, MAILER, RATE_LIMITER
 from localcore.clock import Clock, system_clock
 from localcore.config import Config
-from localcore.http.body_limit import body_limit_middleware
+from localcore.http.body_limit import body_limit_guard
 from localcore.http.cors import cors_middleware
 from localcore.http.errors import error_middleware
-from localcore.http.identity import auth_gate_middleware
+from localcore.http.handler import guards_middleware
+from localcore.http.identity import auth_gate
 from localcore.http.openapi import RouteCatalog
-from localcore.http.origin_check import origin_check_middleware
-from localcore.http.ratelimit import RateLimiter
-from localcore.http.request_context import add_request_id_header, request_id_middleware
-from localcore.http.security_headers import nonce_middleware, setup_security_headers
-from localcore.http.trusted_hosts import trusted_hosts_middleware
+from localcore.http.origin_check import origin_check_guard
+from localcore.http.ratelimit import RateLimiter, add_rate_limit_headers
+from localcore.http.request_context import add_request_id_header
+from localcore.http.security_headers import setup_security_headers
+from localcore.http.trusted_hosts import trusted_hosts_guard
 from localcore.mail import Mailer, create_transport
 from localcore.mail.devmailbox import DevMailbox
 from localcore.mail.routes import setup_dev_mail_routes
@@ -63,18 +65,19 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
     """The whole HTTP app over an opened backend (which the caller keeps and closes)."""
     clock = clock or system_clock
     rate_limiter = RateLimiter(backend.rate_limits, clock, config)
+    guards = [
+        trusted_hosts_guard(tuple(config.trusted_hosts)),
+        body_limit_guard(config.body_limit_bytes),
+        origin_check_guard(config.cookie_name, config.trusted_origins),
+        auth_gate,
+        rate_limiter.guard,
+    ]
     app = web.Application(
         client_max_size=config.body_limit_bytes,
         middlewares=[
-            request_id_middleware,
             cors_middleware(tuple(config.cors_origins)),
             error_middleware,
-            nonce_middleware,
-            trusted_hosts_middleware(tuple(config.trusted_hosts)),
-            body_limit_middleware(config.body_limit_bytes),
-            origin_check_middleware(config.cookie_name, config.trusted_origins),
-            auth_gate_middleware,
-            rate_limiter.middleware(),
+            guards_middleware([g for g in guards if g is not None]),
         ],
     )
     catalog = RouteCatalog()
@@ -86,6 +89,7 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
     app[CATALOG] = catalog
     app[RATE_LIMITER] = rate_limiter
     app.on_response_prepare.append(add_request_id_header)
+    app.on_response_prepare.append(add_rate_limit_headers)
     setup_security_headers(app, config)
 
     from localcore.system import core_capabilities, setup_system_routes

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import hdrs, web
 
-from localcore.http.security_headers import CSP_NONCE
+from localcore.http.security_headers import csp_nonce
 
 __all__ = ["SHELL_AUTH_PAGES", "Shell", "serve_index", "setup_shell", "shell_key"]
 
@@ -160,8 +160,7 @@ shell_key = web.AppKey("localcore.shell", Shell)
 
 def _nonce(request: web.Request) -> str | None:
     """This request's CSP nonce, set by the security-headers middleware."""
-    value = request.get(CSP_NONCE)
-    return value if value else None
+    return csp_nonce(request)
 
 
 async def serve_index(request: web.Request) -> web.Response:

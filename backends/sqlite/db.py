@@ -1,8 +1,11 @@
-"""SQLite adapter: one writer connection, a few reader connections, WAL.
+"""SQLite adapter: one writer connection on aiosqlite's thread, one reader connection on the loop, WAL.
 
 Writers serialise twice: an ``asyncio.Lock`` inside this process and ``BEGIN IMMEDIATE`` across processes
-(SQLite's database write lock, waited for through ``busy_timeout``). Readers use their own connections so
-reads never queue behind a write transaction (WAL gives them a consistent snapshot).
+(SQLite's database write lock, waited for through ``busy_timeout``); writes run on aiosqlite's thread, so
+the event loop never waits for the disk. Reads outside a transaction (session lookups, balances — indexed
+point queries of a few microseconds) run synchronously on a plain ``sqlite3`` connection: in WAL mode a
+reader never waits for a writer, and skipping the thread hop is what lets an authenticated read cost
+about as much as a bare handler. Every read sees the latest committed data of every process.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ _PLACEHOLDER = re.compile(r"\$(\d+)")
 _FOR_UPDATE = re.compile(r"\s+FOR UPDATE(\s+OF\s+\w+)?", re.IGNORECASE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BUSY_TIMEOUT_MS = 10_000
+# A WAL reader only waits in rare moments (WAL recovery); never block the loop for long.
+READ_BUSY_TIMEOUT_MS = 250
 
 
 def to_micros(value: datetime) -> int:
@@ -128,18 +133,50 @@ async def _connect(path: str) -> aiosqlite.Connection:
     return conn
 
 
+class _SyncReader:
+    """Read-only executor on the event-loop thread (see the module docstring)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.row_factory = _row_factory
+        self._conn.execute(f"PRAGMA busy_timeout = {READ_BUSY_TIMEOUT_MS}").fetchall()
+        self._conn.execute("PRAGMA query_only = ON").fetchall()
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        cursor = self._conn.execute(_translate(sql), [_param(a) for a in args])
+        try:
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        cursor = self._conn.execute(_translate(sql), [_param(a) for a in args])
+        try:
+            row: Row | None = cursor.fetchone()
+            return row
+        finally:
+            cursor.close()
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else next(iter(row.values()))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 class SqliteDatabase:
     """``backends.sql.db.Database`` over a SQLite file."""
 
     dialect = "sqlite"
 
-    def __init__(self, path: str, readers: int = 2) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
-        self._reader_count = readers
         self._writer: _Conn | None = None
-        self._readers: list[_Conn] = []
+        self._reader: _SyncReader | None = None
         self._raw: list[aiosqlite.Connection] = []
-        self._cycle: itertools.cycle[_Conn] | None = None
         self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
@@ -153,15 +190,12 @@ class SqliteDatabase:
                 await asyncio.sleep(0.05)
         self._raw.append(writer)
         self._writer = _Conn(writer)
-        for _ in range(self._reader_count):
-            conn = await _connect(self.path)
-            self._raw.append(conn)
-            self._readers.append(_Conn(conn))
-        self._cycle = itertools.cycle(self._readers)
+        self._reader = _SyncReader(self.path)
 
-    def _reader(self) -> _Conn:
-        assert self._cycle is not None, "database is not open"
-        return next(self._cycle)
+    @property
+    def reader(self) -> _SyncReader:
+        assert self._reader is not None, "database is not open"
+        return self._reader
 
     @property
     def writer(self) -> _Conn:
@@ -173,13 +207,13 @@ class SqliteDatabase:
             return await tx.execute(sql, *args)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        return await self._reader().fetch(sql, *args)
+        return await self.reader.fetch(sql, *args)
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        return await self._reader().fetchrow(sql, *args)
+        return await self.reader.fetchrow(sql, *args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await self._reader().fetchval(sql, *args)
+        return await self.reader.fetchval(sql, *args)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Conn]:
@@ -212,6 +246,7 @@ class SqliteDatabase:
         raw, self._raw = self._raw, []
         for conn in raw:
             await conn.close()
+        if self._reader is not None:
+            self._reader.close()
         self._writer = None
-        self._readers = []
-        self._cycle = None
+        self._reader = None

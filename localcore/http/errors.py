@@ -57,7 +57,7 @@ def _framework_error(request: web.Request, exc: web.HTTPException) -> web.Stream
         return envelope(request, 405, "method_not_allowed",
                         f"Method {request.method} not allowed for {request.path}", builtin=True)
     if status == 413:
-        return envelope(request, 413, "ctp_body_too_large", "Request body is too large", builtin=True)
+        return envelope(request, 413, "ctp_body_too_large", "Request body is too large", builtin=False)
     code = _BUILTIN_CODES.get(status, f"http_{status}")
     return envelope(request, status, code, exc.reason or code, builtin=True)
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from localcore.errors import Unauthorized
-from localcore.http.handler import Handler
 from localcore.store import Session, User
 
 
@@ -59,9 +58,8 @@ def forget_identity(request: web.Request) -> None:
     request[_IDENTITY] = None
 
 
-@web.middleware
-async def auth_gate_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def auth_gate(request: web.Request) -> None:
+    """Guard: ``/api/v1/*`` needs a session, except the public paths."""
     path = request.path
     if path.startswith("/api/v1/") and not any(p.match(path) for p in PUBLIC_API):
         await require_identity(request)
-    return await handler(request)

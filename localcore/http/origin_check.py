@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from localcore.errors import LocalcoreError
-from localcore.http.handler import Handler
+from localcore.http.handler import Guard
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -21,14 +21,12 @@ def _refuse(request: web.Request, auth_code: str, message: str) -> LocalcoreErro
     return LocalcoreError(403, code, message)
 
 
-def origin_check_middleware(cookie_name: str,
-                            trusted_origins: tuple[str, ...]) -> web.middlewares.Middleware:  # type: ignore[name-defined]
+def origin_check_guard(cookie_name: str, trusted_origins: tuple[str, ...]) -> Guard:
     trusted = frozenset(o.rstrip("/").lower() for o in trusted_origins)
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def guard(request: web.Request) -> None:
         if request.method in SAFE_METHODS:
-            return await handler(request)
+            return
         origin = request.headers.get("Origin")
         fetch_site = request.headers.get("Sec-Fetch-Site")
         own = f"{request.scheme}://{request.host}".lower()
@@ -41,6 +39,5 @@ def origin_check_middleware(cookie_name: str,
         elif (request.path.startswith("/auth/") and fetch_site == "cross-site"
               and request.headers.get("Sec-Fetch-Mode") == "navigate"):
             raise _refuse(request, "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED", "Cross-site navigation login blocked")
-        return await handler(request)
 
-    return middleware
+    return guard

@@ -18,7 +18,6 @@ from aiohttp import web
 from localcore.clock import Clock
 from localcore.config import Config, parse_window
 from localcore.errors import RateLimited
-from localcore.http.handler import Handler
 from localcore.http.identity import current_user
 from localcore.http.request_context import client_ip
 from localcore.store import RateLimitStore
@@ -78,6 +77,7 @@ class RateLimiter:
         self.clock = clock
         self.enabled = config.rate_limits_enabled
         self.rules: dict[tuple[str, str], Rule] = {}
+        self._by_route: dict[tuple[str, str], Rule | None] = {}
         for rule in rules:
             override = (config.rate_limit_overrides.get(f"{rule.method} {rule.path}")
                         or config.rate_limit_overrides.get(rule.path))
@@ -86,11 +86,15 @@ class RateLimiter:
             self.rules[(rule.method, rule.path)] = rule
 
     def rule_for(self, request: web.Request) -> Rule | None:
-        route = request.match_info.route
-        resource = route.resource
+        resource = request.match_info.route.resource
         if resource is None:
             return None
-        return self.rules.get((request.method, colon_style(resource.canonical)))
+        key = (request.method, resource.canonical)
+        try:
+            return self._by_route[key]
+        except KeyError:
+            rule = self._by_route[key] = self.rules.get((request.method, colon_style(resource.canonical)))
+            return rule
 
     async def check(self, request: web.Request, rule: Rule) -> tuple[int, int, int]:
         """Count the request; raise ``RateLimited`` past the limit. Returns (limit, remaining, reset s)."""
@@ -103,17 +107,20 @@ class RateLimiter:
             raise RateLimited(reset)
         return rule.max, rule.max - hit.count, reset
 
-    def middleware(self) -> web.middlewares.Middleware:  # type: ignore[name-defined]
-        @web.middleware
-        async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-            rule = self.rule_for(request) if self.enabled else None
-            if rule is None:
-                return await handler(request)
-            limit, remaining, reset = await self.check(request, rule)
-            response = await handler(request)
-            response.headers["x-ratelimit-limit"] = str(limit)
-            response.headers["x-ratelimit-remaining"] = str(remaining)
-            response.headers["x-ratelimit-reset"] = str(reset)
-            return response
+    async def guard(self, request: web.Request) -> None:
+        """Count the request against its route's rule (if any); the headers go out with the response."""
+        rule = self.rule_for(request) if self.enabled else None
+        if rule is not None:
+            request[RATE_LIMIT_STATE] = await self.check(request, rule)
 
-        return middleware
+
+RATE_LIMIT_STATE: web.RequestKey[tuple[int, int, int]] = web.RequestKey("rate_limit_state")
+
+
+async def add_rate_limit_headers(request: web.Request, response: web.StreamResponse) -> None:
+    state = request.get(RATE_LIMIT_STATE)
+    if state is not None:
+        limit, remaining, reset = state
+        response.headers["x-ratelimit-limit"] = str(limit)
+        response.headers["x-ratelimit-remaining"] = str(remaining)
+        response.headers["x-ratelimit-reset"] = str(reset)

@@ -12,8 +12,6 @@ import uuid
 
 from aiohttp import web
 
-from localcore.http.handler import Handler
-
 REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_IP = web.RequestKey("client_ip", str)
 
@@ -50,12 +48,6 @@ def client_ip(request: web.Request, *, trust_proxy: bool = False) -> str:
         value = peer or "unknown"
     request[CLIENT_IP] = value
     return value
-
-
-@web.middleware
-async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id(request)
-    return await handler(request)
 
 
 async def add_request_id_header(request: web.Request, response: web.StreamResponse) -> None:

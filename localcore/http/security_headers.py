@@ -12,7 +12,6 @@ import secrets
 from aiohttp import web
 
 from localcore.config import Config
-from localcore.http.handler import Handler
 
 CSP_NONCE = web.RequestKey("csp_nonce", str)
 
@@ -61,17 +60,20 @@ def csp_nonce(request: web.Request) -> str:
 
 
 def setup_security_headers(app: web.Application, config: Config) -> None:
+    # The policy is built once with a marker; per request only the nonce is spliced in.
+    marker = "\x00"
+    pieces = content_security_policy(marker, upgrade_insecure_requests=config.csp_upgrade_insecure_requests)
+    head, middle, tail = pieces.split(marker)
+    csp = config.csp_enabled
+    static = tuple(STATIC_HEADERS.items())
+
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-        for name, value in STATIC_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if config.csp_enabled:
-            response.headers["Content-Security-Policy"] = content_security_policy(
-                csp_nonce(request), upgrade_insecure_requests=config.csp_upgrade_insecure_requests)
+        headers = response.headers
+        for name, value in static:
+            if name not in headers:
+                headers[name] = value
+        if csp:
+            nonce = csp_nonce(request)
+            headers["Content-Security-Policy"] = f"{head}{nonce}{middle}{nonce}{tail}"
 
     app.on_response_prepare.append(on_prepare)
-
-
-@web.middleware
-async def nonce_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    csp_nonce(request)
-    return await handler(request)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from localcore.errors import HttpError
-from localcore.http.handler import Handler
+from localcore.http.handler import Guard
 
 
 def _hostname(host_header: str) -> str:
@@ -20,16 +20,15 @@ def _hostname(host_header: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-def trusted_hosts_middleware(hosts: tuple[str, ...]) -> web.middlewares.Middleware:  # type: ignore[name-defined]
+def trusted_hosts_guard(hosts: tuple[str, ...]) -> Guard | None:
+    """The guard, or None when any host is allowed (``*``): then it costs nothing."""
     allowed = frozenset(h.lower() for h in hosts)
-    allow_any = "*" in allowed
+    if "*" in allowed:
+        return None
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not allow_any:
-            host = _hostname(request.headers.get("Host", ""))
-            if host and host not in allowed:
-                raise HttpError(400, "invalid_host", "Invalid Host header")
-        return await handler(request)
+    async def guard(request: web.Request) -> None:
+        host = _hostname(request.headers.get("Host", ""))
+        if host and host not in allowed:
+            raise HttpError(400, "invalid_host", "Invalid Host header")
 
-    return middleware
+    return guard

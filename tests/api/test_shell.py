@@ -108,11 +108,13 @@ async def test_nonce_is_escaped_and_fresh_per_request(aiohttp_client: Any, web_r
     assert 'a"b<c' not in page
 
 
-async def test_without_a_nonce_the_page_is_served_unchanged(aiohttp_client: Any,
-                                                            web_root: pathlib.Path) -> None:
+async def test_without_a_nonce_from_a_middleware_the_page_makes_its_own(aiohttp_client: Any,
+                                                                        web_root: pathlib.Path) -> None:
     client = await aiohttp_client(make_app(web_root, nonce=None))
-    resp = await client.get("/")
-    assert await resp.text() == INDEX
+    first = await (await client.get("/")).text()
+    second = await (await client.get("/")).text()
+    nonces = re.findall(r'<meta name="boring-csp-nonce" content="([^"]+)">', first + second)
+    assert len(nonces) == 2 and nonces[0] != nonces[1]
 
 
 async def test_index_is_read_once(client: Any, web_root: pathlib.Path) -> None:
