@@ -34,9 +34,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backends import open_backend  # noqa: E402
-from localcore.clock import ManualClock  # noqa: E402
-from localcore.store import Backend  # noqa: E402
+from backends import open_backend
+from localcore.clock import ManualClock
+from localcore.store import Backend
 
 USER = "bench-user"
 
@@ -54,7 +54,9 @@ async def _timed(n: int, op: Callable[[int], Awaitable[Any]]) -> float:
 
 
 async def _latency(n: int, op: Callable[[int], Awaitable[Any]]) -> tuple[float, float]:
-    """(p50, p95) in milliseconds."""
+    """(p50, p95) in milliseconds, after a warm-up (every pooled connection prepares its statements)."""
+    for i in range(-20, 0):
+        await op(i)
     samples = []
     for i in range(n):
         start = time.perf_counter()
