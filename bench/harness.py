@@ -47,7 +47,7 @@ def wait_healthy(url: str, timeout: float = 30.0) -> float:
     started = time.monotonic()
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback
+            with urllib.request.urlopen(url, timeout=1):
                 return time.monotonic() - started
         except OSError:
             if time.monotonic() - started > timeout:
