@@ -40,6 +40,7 @@ from localcore.http.trusted_hosts import trusted_hosts_guard
 from localcore.mail import Mailer, create_transport
 from localcore.mail.devmailbox import DevMailbox
 from localcore.mail.routes import setup_dev_mail_routes
+from localcore.metering.routes import setup_credits
 from localcore.store import Backend
 
 
@@ -97,6 +98,7 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
     setup_system_routes(app, catalog)
     setup_dev_mail_routes(app, MAILER, catalog)
     app[CAPABILITIES] = core_capabilities(config)
+    setup_credits(app, catalog)
     _setup_shell(app, config)
 
     async def mailer_lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -1,0 +1,400 @@
+"""Stripe one-time credit packs (Checkout Sessions): webhook verification and decisions, checkout.
+
+Exact scheme (reference/metering.md §5.5, §5.7): ``Stripe-Signature: t=<unix s>,v1=<hex>[,v1=…]``, where
+v1 is HMAC-SHA256 of ``"<t>.<raw body>"`` under the endpoint secret; any v1 may match (constant time),
+and ``|now - t| > tolerance`` (300 s) is a replay (a tolerance ≤ 0 disables the window). The session
+metadata carries ``uat = hex(HMAC(attribution secret, "credit:" + user_id + ":" + pack_id))``, binding the
+buyer to the pack our server sold. Grants are keyed per PaymentIntent, so retries never double-credit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from localcore.clock import Clock
+from localcore.metering.checkout import (
+    INVALID_SIGNATURE,
+    CheckoutFailed,
+    CreditPack,
+    WebhookResult,
+    fixed_packs,
+    header,
+    hmac_hex,
+    same_text,
+)
+from localcore.metering.lemonsqueezy import load_json
+from localcore.metering.service import CreditsService
+from localcore.metering.types import SAFE_INTEGER_MAX
+
+log = logging.getLogger("localcore.credits.stripe")
+UserExists = Callable[[str], Awaitable[bool]]
+DEFAULT_TOLERANCE_SECONDS = 300
+
+
+def sign_attribution(user_id: str, pack_id: str, secret: str) -> str:
+    return hmac_hex(secret, f"credit:{user_id}:{pack_id}")
+
+
+def verify_attribution(user_id: str | None, pack_id: str | None, token: str | None,
+                       secrets: tuple[str, ...]) -> bool:
+    if not user_id or not pack_id or not token:
+        return False
+    return any(s and same_text(sign_attribution(user_id, pack_id, s), token) for s in secrets)
+
+
+def _js_number_text(value: float) -> str:
+    """``String(Number(t))``: integral values print without a fraction, as Stripe signs them."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def parse_signature_header(value: str) -> tuple[float | None, list[str]]:
+    t: float | None = None
+    v1: list[str] = []
+    for part in value.split(","):
+        key, sep, item = part.partition("=")
+        if not sep or not key.strip():
+            continue
+        key, item = key.strip(), item.strip()
+        if key == "t":
+            try:
+                number = float(item)
+            except ValueError:
+                continue
+            if math.isfinite(number):
+                t = number
+        elif key == "v1" and item:
+            v1.append(item)
+    return t, v1
+
+
+def sign_payload(raw: bytes, secret: str, timestamp: int) -> str:
+    """The ``Stripe-Signature`` header value Stripe would send for ``raw`` at ``timestamp``."""
+    return f"t={timestamp},v1={hmac_hex(secret, f'{timestamp}.'.encode() + raw)}"
+
+
+def verify_signature(raw: bytes, signature: str | None, secret: str, *, now_seconds: float,
+                     tolerance_seconds: float = DEFAULT_TOLERANCE_SECONDS) -> bool:
+    if not signature or not secret:
+        return False
+    t, candidates = parse_signature_header(signature)
+    if t is None or not candidates:
+        return False
+    if tolerance_seconds > 0 and abs(now_seconds - t) > tolerance_seconds:
+        return False
+    body = raw.decode("utf-8", errors="replace")
+    expected = hmac_hex(secret, f"{_js_number_text(t)}.{body}")
+    return any(same_text(expected, candidate) for candidate in candidates)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomPack:
+    id: str
+    min_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class StripeCheckout:
+    secret_key: str
+    prices: dict[str, str]  # pack id -> price id
+    default_pack: str
+    redirect_url: str
+    custom_price_id: str | None = None
+    api_base_url: str = "https://api.stripe.com"
+
+
+@dataclass(frozen=True, slots=True)
+class StripeConfig:
+    webhook_secret: str
+    credit_micros_by_pack: dict[str, int]
+    expected_test_mode: bool
+    attribution_secrets: tuple[str, ...]
+    require_currency: str = "EUR"
+    credit_only_store: bool = True
+    credit_micros_per_unit: int | None = 1_000_000
+    tolerance_seconds: float = DEFAULT_TOLERANCE_SECONDS
+    custom_pack: CustomPack | None = None
+    checkout: StripeCheckout | None = None
+    creditable_events: tuple[str, ...] = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
+    refund_events: tuple[str, ...] = ("charge.refunded", "charge.dispute.created")
+
+
+@dataclass(frozen=True, slots=True)
+class StripeEvent:
+    event_type: str
+    payment_intent_id: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    uat: str | None = None
+    payment_status: str | None = None
+    livemode: bool | None = None
+    currency: str | None = None
+    amount_subtotal: float | None = None
+    amount_total: float | None = None
+    amount_discount: float | None = None
+    amount_tax: float | None = None
+    pack_id: str | None = None
+    amount: float | None = None
+    amount_refunded: float | None = None
+
+
+def _obj(value: object) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _id(value: object) -> str | None:
+    """A Stripe id field: a bare string or an expanded ``{id}`` object."""
+    if isinstance(value, str):
+        return value or None
+    obj = _obj(value)
+    return _text(obj.get("id")) if obj else None
+
+
+def parse_event(payload: object) -> StripeEvent | None:
+    root = _obj(payload)
+    event_type = _text(root.get("type")) if root else None
+    data = _obj(root.get("data")) if root else None
+    obj = _obj(data.get("object")) if data else None
+    if event_type is None or obj is None:
+        return None
+    livemode = obj.get("livemode") if isinstance(obj.get("livemode"), bool) else None
+    currency = _text(obj.get("currency"))
+    currency = currency.lower() if currency else None
+    if event_type.startswith("checkout.session."):
+        meta = _obj(obj.get("metadata")) or {}
+        totals = _obj(obj.get("total_details")) or {}
+        return StripeEvent(
+            event_type=event_type, payment_intent_id=_id(obj.get("payment_intent")), session_id=_text(obj.get("id")),
+            user_id=_text(meta.get("user_id")) or _text(obj.get("client_reference_id")), uat=_text(meta.get("uat")),
+            payment_status=_text(obj.get("payment_status")), livemode=livemode, currency=currency,
+            amount_subtotal=_number(obj.get("amount_subtotal")), amount_total=_number(obj.get("amount_total")),
+            amount_discount=_number(totals.get("amount_discount")), amount_tax=_number(totals.get("amount_tax")),
+            pack_id=_text(meta.get("pack_id")))
+    if event_type in ("charge.refunded", "charge.dispute.created"):
+        return StripeEvent(event_type=event_type, payment_intent_id=_id(obj.get("payment_intent")),
+                           livemode=livemode, currency=currency, amount=_number(obj.get("amount")),
+                           amount_refunded=_number(obj.get("amount_refunded")))
+    return StripeEvent(event_type=event_type)
+
+
+def net_paid_minor(event: StripeEvent) -> float | None:
+    """Net pre-tax paid in minor units, or None when a money field is missing or they disagree."""
+    sub, total, disc, tax = event.amount_subtotal, event.amount_total, event.amount_discount, event.amount_tax
+    if sub is None or total is None or disc is None or tax is None:
+        return None
+    if not (sub >= 0 and disc >= 0 and total >= 0 and tax >= 0 and sub >= disc and total >= tax
+            and sub - disc <= total - tax + 1):
+        return None
+    return max(0, sub - disc)
+
+
+class StripeWebhook:
+    """``POST /api/credits/webhooks/stripe``: verify → parse → decide (§5.7) → grant or revoke."""
+
+    def __init__(self, config: StripeConfig, service: CreditsService, user_exists: UserExists,
+                 clock: Clock) -> None:
+        self.config = config
+        self.service = service
+        self.user_exists = user_exists
+        self.clock = clock
+        self.require_currency = config.require_currency.lower()
+
+    def strict(self, event: StripeEvent) -> bool:
+        return (event.livemode is not None and event.livemode == (not self.config.expected_test_mode)
+                and event.currency is not None and event.currency == self.require_currency)
+
+    def lenient(self, event: StripeEvent) -> bool:
+        if event.livemode is not None and event.livemode != (not self.config.expected_test_mode):
+            return False
+        return not (event.currency is not None and event.currency != self.require_currency)
+
+    def known_pack(self, event: StripeEvent) -> bool:
+        custom = self.config.custom_pack
+        return event.pack_id is not None and (
+            event.pack_id in self.config.credit_micros_by_pack or (custom is not None and event.pack_id == custom.id))
+
+    def is_credit_order(self, event: StripeEvent) -> bool:
+        return self.known_pack(event) and self.strict(event)
+
+    def is_unverified_credit_order(self, event: StripeEvent) -> bool:
+        return self.known_pack(event) and not self.strict(event)
+
+    def is_our_store_order(self, event: StripeEvent) -> bool:
+        return self.config.credit_only_store and self.lenient(event)
+
+    def purchase_key(self, payment_intent_id: str) -> str:
+        return f"stripe:{'test' if self.config.expected_test_mode else 'live'}:{payment_intent_id}"
+
+    def credits_for(self, event: StripeEvent) -> int:
+        custom = self.config.custom_pack
+        if custom is not None and event.pack_id == custom.id:
+            net = net_paid_minor(event)
+            per_unit = self.config.credit_micros_per_unit or 0
+            if net is None or net <= 0 or net < custom.min_minor:
+                return 0
+            return math.floor(net * per_unit / 100)
+        return self.config.credit_micros_by_pack.get(event.pack_id or "", 0)
+
+    async def handle(self, raw: bytes, headers: Mapping[str, str]) -> WebhookResult:
+        now = self.clock().timestamp()
+        if not verify_signature(raw, header(headers, "Stripe-Signature"), self.config.webhook_secret,
+                                now_seconds=now, tolerance_seconds=self.config.tolerance_seconds):
+            return INVALID_SIGNATURE
+        try:
+            payload = load_json(raw)
+        except ValueError:
+            return WebhookResult.fail(400, "invalid_json")
+        event = parse_event(payload)
+        if event is None:
+            return WebhookResult.fail(400, "unparseable_event")
+        if event.event_type in self.config.refund_events:
+            return await self._refund(event)
+        if event.event_type not in self.config.creditable_events:
+            return WebhookResult.ok("ignored_event")
+        return await self._purchase(event)
+
+    async def _refund(self, event: StripeEvent) -> WebhookResult:
+        pi = event.payment_intent_id
+        if not self.lenient(event):
+            return WebhookResult.ok("refund_not_our_store", orderId=pi)
+        if pi is None:
+            log.warning("stripe %s for our account has no payment_intent", event.event_type)
+            return WebhookResult.fail(500, "refund_unmappable")
+        fraction = None
+        if event.event_type == "charge.refunded" and event.amount_refunded and event.amount and \
+                event.amount_refunded > 0 and event.amount > 0:
+            fraction = event.amount_refunded / event.amount
+        revoked = await self.service.revoke_purchase(
+            self.purchase_key(pi), refund_fraction=fraction, allow_tombstone=self.lenient(event),
+            expected_test_mode=self.config.expected_test_mode,
+            expected_currency=self.config.require_currency.upper())
+        log.info("stripe %s %s: revoked=%s", event.event_type, pi, revoked)
+        return WebhookResult.ok("refund_revoked" if revoked else "refund_noop", orderId=pi)
+
+    async def _purchase(self, event: StripeEvent) -> WebhookResult:
+        pi = event.payment_intent_id
+        if event.payment_status != "paid":
+            looks_ours = (self.is_credit_order(event) or self.is_our_store_order(event)
+                          or self.is_unverified_credit_order(event))
+            if event.payment_status is None and looks_ours:
+                return WebhookResult.fail(500, "payment_status_missing", orderId=pi)
+            return WebhookResult.ok(f"payment_status_{event.payment_status or 'unknown'}", orderId=pi)
+        if not self.is_credit_order(event):
+            if self.is_unverified_credit_order(event):
+                log.warning("stripe session %s: known pack with incomplete mode/currency", pi)
+                return WebhookResult.fail(500, "unverified_credit_order", orderId=pi)
+            if self.is_our_store_order(event):
+                log.warning("stripe session %s: unknown pack %r on a credit-only account", pi, event.pack_id)
+                return WebhookResult.fail(500, "unrecognized_credit_pack", orderId=pi)
+            return WebhookResult.ok("not_a_credit_order", orderId=pi)
+        secrets = tuple(s for s in self.config.attribution_secrets if s)
+        if not secrets or not verify_attribution(event.user_id, event.pack_id, event.uat, secrets):
+            log.warning("stripe session %s: invalid or missing attribution token", pi)
+            return WebhookResult.fail(500, "untrusted_attribution", orderId=pi)
+        if pi is None:
+            return WebhookResult.fail(500, "missing_payment_intent", orderId=event.session_id)
+        if event.user_id is None:
+            return WebhookResult.fail(500, "missing_user_id", orderId=pi)
+        if not await self.user_exists(event.user_id):
+            return WebhookResult.ok("user_not_found", orderId=pi)
+        amount = self.credits_for(event)
+        if not 0 < amount <= SAFE_INTEGER_MAX:
+            return WebhookResult.fail(500, "no_credit_amount", orderId=pi)
+        if self.config.credit_micros_per_unit:
+            net = net_paid_minor(event)
+            if net is None:
+                return WebhookResult.fail(500, "invalid_money_fields", orderId=pi)
+            one_minor = self.config.credit_micros_per_unit / 100
+            if net * one_minor + one_minor <= amount:
+                log.warning("stripe session %s underpaid for %s micros", pi, amount)
+                return WebhookResult.fail(500, "underpaid_order", orderId=pi)
+        created = await self.service.grant_purchase(
+            event.user_id, self.purchase_key(pi), amount, test_mode=self.config.expected_test_mode,
+            currency=event.currency.upper() if event.currency else None, variant_id=event.pack_id)
+        return WebhookResult.ok(orderId=pi, created=created)
+
+
+class StripeCheckoutProvider:
+    """Hosted checkout through ``POST /v1/checkout/sessions`` (form-encoded)."""
+
+    name = "stripe"
+
+    def __init__(self, checkout: StripeCheckout, custom_pack: CustomPack | None, attribution_secret: str,
+                 currency: str) -> None:
+        self.checkout = checkout
+        self.custom_pack = custom_pack if checkout.custom_price_id else None
+        self.attribution_secret = attribution_secret
+        self.currency = currency.upper()
+
+    def packs(self) -> list[CreditPack]:
+        packs = fixed_packs(list(self.checkout.prices), self.checkout.default_pack, self.currency)
+        if self.custom_pack is not None:
+            packs.append(CreditPack(self.custom_pack.id, 0, self.custom_pack.min_minor, self.currency,
+                                    "Custom amount", self.checkout.default_pack == self.custom_pack.id,
+                                    custom=True))
+        return packs
+
+    def resolve_pack(self, pack: object) -> str | None:
+        if pack is None:
+            return self.checkout.default_pack
+        if not isinstance(pack, str):
+            return None
+        if pack in self.checkout.prices or (self.custom_pack is not None and pack == self.custom_pack.id):
+            return pack
+        return None
+
+    async def create_checkout(self, http: aiohttp.ClientSession | None, *, user_id: str, email: str | None,
+                              pack_id: str) -> str:
+        if http is None:
+            raise CheckoutFailed("no HTTP client")
+        custom = self.custom_pack is not None and pack_id == self.custom_pack.id
+        price = self.checkout.custom_price_id if custom else self.checkout.prices.get(pack_id)
+        if not price or not price.startswith("price_") or not pack_id:
+            raise CheckoutFailed(f"no valid price for pack {pack_id!r}")
+        redirect = self.checkout.redirect_url
+        joiner = "&" if "?" in redirect else "?"
+        form = {
+            "mode": "payment",
+            "line_items[0][price]": price,
+            "line_items[0][quantity]": "1",
+            "line_items[0][adjustable_quantity][enabled]": "false",
+            "adaptive_pricing[enabled]": "false",
+            "client_reference_id": user_id,
+            "metadata[user_id]": user_id,
+            "metadata[pack_id]": pack_id,
+            "payment_intent_data[metadata][user_id]": user_id,
+            "payment_intent_data[metadata][pack_id]": pack_id,
+            "metadata[uat]": sign_attribution(user_id, pack_id, self.attribution_secret),
+            "success_url": f"{redirect}{joiner}checkout=return",
+            "cancel_url": f"{redirect}{joiner}checkout=cancelled",
+        }
+        if email:
+            form["customer_email"] = email
+        url = f"{self.checkout.api_base_url.rstrip('/')}/v1/checkout/sessions"
+        try:
+            async with http.post(url, data=form, headers={"Authorization": f"Bearer {self.checkout.secret_key}"},
+                                 timeout=aiohttp.ClientTimeout(total=15)) as response:
+                if response.status >= 300:
+                    raise CheckoutFailed(f"stripe answered {response.status}")
+                result = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise CheckoutFailed(f"stripe request failed: {type(exc).__name__}") from exc
+        hosted = result.get("url") if isinstance(result, dict) else None
+        if not isinstance(hosted, str) or not hosted:
+            raise CheckoutFailed("stripe answer has no url")
+        return hosted
