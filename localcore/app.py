@@ -96,6 +96,7 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
     from localcore.system import core_capabilities, setup_system_routes
 
     setup_system_routes(app, catalog)
+    __import__("localcore.auth", fromlist=["setup_auth"]).setup_auth(app, catalog)
     setup_dev_mail_routes(app, MAILER, catalog)
     app[CAPABILITIES] = core_capabilities(config)
     setup_credits(app, catalog)

@@ -77,16 +77,22 @@ class SqlUserStore:
         self.clock = clock
 
     async def create_user(self, *, email: str, name: str = "", image: str | None = None,
-                          email_verified: bool = False) -> User:
+                          email_verified: bool = False, password_hash: str | None = None) -> User:
         now = self.clock()
+        user_id = _new_id()
         try:
             async with self.db.transaction() as tx:
                 row = await tx.fetchrow(
                     "INSERT INTO users (id, email, name, email_verified, image, created_at, updated_at) "
                     "VALUES ($1, $2, $3, $4, $5, $6, $6) "
                     "RETURNING id, email, name, email_verified, image, created_at, updated_at",
-                    _new_id(), normalize_email(email), name, email_verified, image, now,
+                    user_id, normalize_email(email), name, email_verified, image, now,
                 )
+                if password_hash is not None:
+                    await tx.execute(
+                        "INSERT INTO accounts (id, account_id, provider_id, user_id, password, created_at, "
+                        "updated_at) VALUES ($1, $2, 'credential', $2, $3, $4, $4)",
+                        _new_id(), user_id, password_hash, now)
         except ConstraintViolation as exc:
             if exc.kind == "unique":
                 raise DuplicateEmail() from None
@@ -173,6 +179,13 @@ class SqlUserStore:
                     "INSERT INTO accounts (id, account_id, provider_id, user_id, password, created_at, "
                     "updated_at) VALUES ($1, $2, 'credential', $2, $3, $4, $4)",
                     _new_id(), user_id, password_hash, now)
+
+    async def unlink_account(self, user_id: str, provider_id: str) -> bool:
+        if not is_uuid(user_id):
+            return False
+        async with self.db.transaction() as tx:
+            return await tx.execute("DELETE FROM accounts WHERE user_id = $1 AND provider_id = $2",
+                                    user_id, provider_id) > 0
 
     async def get_user_settings(self, user_id: str, app_id: str) -> UserSettings:
         if not is_uuid(user_id):
@@ -365,9 +378,13 @@ class SqlTokenStore:
                 "RETURNING identifier, value, expires_at, created_at", f"{kind}:{token_hash}")
         return _token(row) if row else None
 
-    async def delete_tokens_for_user(self, user_id: str) -> int:
+    async def delete_tokens_for_user(self, user_id: str, *, kind: str | None = None) -> int:
         async with self.db.transaction() as tx:
-            return await tx.execute("DELETE FROM verification_tokens WHERE user_id = $1", user_id)
+            if kind is None:
+                return await tx.execute("DELETE FROM verification_tokens WHERE user_id = $1", user_id)
+            return await tx.execute(
+                "DELETE FROM verification_tokens WHERE user_id = $1 "
+                "AND substr(identifier, 1, $3) = $2", user_id, f"{kind}:", len(kind) + 1)
 
 
 class SqlWorkspaceStore:

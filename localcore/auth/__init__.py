@@ -1,0 +1,70 @@
+"""Authentication: every ``/auth/*`` flow, sessions, ``/api/v1/me`` and the desktop bootstrap.
+
+``setup_auth(app, catalog)`` wires it into an app built by ``create_app``: the session resolver behind
+``localcore.http.identity``, the cookie writer, the routes (all through the OpenAPI catalog) and the
+lifecycle (password pool warm-up, background mail drained on shutdown).
+
+Module map: ``passwords`` (argon2id, legacy scrypt, strength), ``tokens`` (random tokens, hashes,
+signatures), ``sessions`` (issue/resolve/slide), ``cookies`` (the session cookie), ``service`` (the flows),
+``signup`` (post-sign-up hook and the invite seam), ``oauth`` (Google), ``bootstrap``, ``me``, and the
+``routes*`` modules (HTTP only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from localcore.appkeys import BACKEND, CLOCK, CONFIG, MAILER
+from localcore.auth.bootstrap import setup_bootstrap_routes
+from localcore.auth.cookies import SessionCookies
+from localcore.auth.keys import AUTH_SERVICE, GOOGLE_OAUTH, SESSION_COOKIES
+from localcore.auth.me import setup_me_routes
+from localcore.auth.oauth import GoogleOAuth
+from localcore.auth.passwords import PasswordHasher
+from localcore.auth.routes import setup_auth_routes
+from localcore.auth.routes_account import setup_account_routes
+from localcore.auth.routes_social import setup_social_routes
+from localcore.auth.service import AuthService
+from localcore.auth.sessions import SessionManager
+from localcore.auth.signup import InviteAcceptor, InviteOutcome
+from localcore.http.identity import SESSION_RESOLVER
+from localcore.http.openapi import RouteCatalog
+
+__all__ = ["AUTH_SERVICE", "InviteAcceptor", "InviteOutcome", "set_invite_acceptor", "setup_auth"]
+
+
+def setup_auth(app: web.Application, catalog: RouteCatalog, *, hasher: PasswordHasher | None = None) -> None:
+    """Install sessions, the auth routes and ``/api/v1/me`` on ``app`` (after ``create_app`` set the
+    config, backend, clock and mailer)."""
+    config, backend, clock, mailer = app[CONFIG], app[BACKEND], app[CLOCK], app[MAILER]
+    hasher = hasher or PasswordHasher()
+    manager = SessionManager(backend.sessions, clock, config.auth.session_ttl_seconds)
+    service = AuthService(backend, config, mailer, clock, hasher, manager)
+    cookies = SessionCookies(config, manager)
+    google = GoogleOAuth(service, config)
+    app[AUTH_SERVICE] = service
+    app[SESSION_COOKIES] = cookies
+    app[GOOGLE_OAUTH] = google
+    app[SESSION_RESOLVER] = cookies.resolve
+    app.on_response_prepare.append(cookies.on_response_prepare)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await hasher.warm_up()
+        yield
+        await service.drain()
+        await google.close()
+        hasher.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    setup_auth_routes(app, catalog)
+    setup_account_routes(app, catalog)
+    setup_social_routes(app, catalog)
+    setup_bootstrap_routes(app, catalog)
+    setup_me_routes(app, catalog)
+
+
+def set_invite_acceptor(app: web.Application, acceptor: InviteAcceptor) -> None:
+    """Let the workspaces feature accept ``x-invite-token`` invites at sign-up (see ``signup.py``)."""
+    app[AUTH_SERVICE].invite_acceptor = acceptor

@@ -1,0 +1,114 @@
+"""The session cookie, and the resolver that turns it into ``localcore.http.identity.Identity``.
+
+Cookie (SPEC §3, better-auth's names): ``<appId>.session_token`` (``__Secure-`` prefixed when secure),
+value ``<token>.<base64 HMAC-SHA256(BETTER_AUTH_SECRET, token)>`` percent-encoded, ``HttpOnly; Path=/;
+SameSite=Lax; Max-Age=<SESSION_TTL_SECONDS>`` (+ ``Secure``). ``rememberMe: false`` drops ``Max-Age`` and
+adds a signed ``<appId>.dont_remember`` cookie, which also turns the sliding refresh off.
+
+Handlers and the resolver never touch the response: they record the wanted change on the request
+(set, or clear), and one ``on_response_prepare`` hook writes it — also onto error responses, so a refresh
+that happened before a handler failed is not lost. The last change recorded wins (a sign-in after a stale
+cookie was noticed sets the new one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import hdrs, web
+
+from localcore.auth.sessions import SessionManager
+from localcore.auth.tokens import sign, unsign
+from localcore.config import Config
+from localcore.http.identity import Identity
+
+_TRUE = "true"
+
+
+@dataclass(frozen=True, slots=True)
+class CookieChange:
+    """``token`` None means: expire the session cookies."""
+
+    token: str | None
+    remember: bool = True
+
+
+COOKIE_CHANGE = web.RequestKey("localcore.auth.cookie_change", CookieChange)
+
+
+class SessionCookies:
+    def __init__(self, config: Config, manager: SessionManager) -> None:
+        self.secret = config.auth.secret
+        self.secure = config.auth.session_cookie_secure
+        self.name = config.cookie_name
+        prefix = "__Secure-" if self.secure else ""
+        self.dont_remember_name = f"{prefix}{config.app_id}.dont_remember"
+        self.max_age = config.auth.session_ttl_seconds
+        self.manager = manager
+
+    # -------------------------------------------------------------- reading
+
+    def token(self, request: web.Request) -> str | None:
+        """The session token of a correctly signed cookie, else None."""
+        return unsign(self.secret, request.cookies.get(self.name))
+
+    def remembered(self, request: web.Request) -> bool:
+        return unsign(self.secret, request.cookies.get(self.dont_remember_name)) != _TRUE
+
+    async def resolve(self, request: web.Request) -> Identity | None:
+        """``SESSION_RESOLVER``: the caller's live session, refreshed once a day (not with
+        ``?disableRefresh=true``); a dead or forged cookie reads as signed out and is cleared."""
+        raw = request.cookies.get(self.name)
+        if raw is None:
+            return None
+        token = unsign(self.secret, raw)
+        if token is None:
+            self.clear(request)
+            return None
+        remember = self.remembered(request)
+        allow_refresh = request.query.get("disableRefresh", "").lower() not in ("true", "1")
+        resolution = await self.manager.resolve(token, remember=remember, allow_refresh=allow_refresh)
+        if resolution.found is None:
+            if resolution.stale:
+                self.clear(request)
+            return None
+        found = resolution.found
+        if found.refreshed:
+            self.set(request, token, remember=remember)
+        return Identity(user=found.user, session=found.session, token_hash=found.token_hash)
+
+    # -------------------------------------------------------------- writing
+
+    def set(self, request: web.Request, token: str, *, remember: bool = True) -> None:
+        request[COOKIE_CHANGE] = CookieChange(token, remember)
+
+    def clear(self, request: web.Request) -> None:
+        request[COOKIE_CHANGE] = CookieChange(None)
+
+    def _write(self, jar: web.StreamResponse, name: str, value: str, max_age: int | None) -> None:
+        jar.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="Lax", secure=self.secure)
+
+    def _expire(self, jar: web.StreamResponse, name: str) -> None:
+        jar.del_cookie(name, path="/", httponly=True, samesite="Lax", secure=self.secure)
+
+    async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        change = request.get(COOKIE_CHANGE)
+        if change is None:
+            return
+        # aiohttp renders ``response.cookies`` before this hook runs, so the cookies are formatted on a
+        # scratch response (aiohttp's own serialisation) and their headers are added here.
+        jar = web.StreamResponse()
+        remembered_cookie = self.dont_remember_name in request.cookies
+        if change.token is None:
+            self._expire(jar, self.name)
+            if remembered_cookie:
+                self._expire(jar, self.dont_remember_name)
+        else:
+            self._write(jar, self.name, sign(self.secret, change.token),
+                        self.max_age if change.remember else None)
+            if not change.remember:
+                self._write(jar, self.dont_remember_name, sign(self.secret, _TRUE), None)
+            elif remembered_cookie:
+                self._expire(jar, self.dont_remember_name)
+        for morsel in jar.cookies.values():
+            response.headers.add(hdrs.SET_COOKIE, morsel.output(header="")[1:])

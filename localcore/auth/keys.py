@@ -1,0 +1,13 @@
+"""Typed application state of the auth feature."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from localcore.auth.cookies import SessionCookies
+from localcore.auth.oauth import GoogleOAuth
+from localcore.auth.service import AuthService
+
+AUTH_SERVICE = web.AppKey("localcore.auth.service", AuthService)
+SESSION_COOKIES = web.AppKey("localcore.auth.cookies", SessionCookies)
+GOOGLE_OAUTH = web.AppKey("localcore.auth.google", GoogleOAuth)

@@ -1,0 +1,240 @@
+"""``/auth/*``: sign-up, sign-in, sign-out, session, email verification, password reset, magic link.
+
+Each handler parses with a pydantic model, calls one service method and shapes better-auth's answer
+(reference/contract.md §1.3). One-time links are scanner-safe (issue 3 item 9): a browser GET
+(``Accept: text/html``) of a verification or magic link gets the shell page, whose button POSTs the token;
+only that POST (or a JSON client's GET, upstream's behaviour) uses the token up. HEAD never reaches these
+handlers. The mailed reset link only redirects to the form; it never uses the token.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from localcore.appkeys import MAILER
+from localcore.auth import models as m
+from localcore.auth.context import body_of, client_of, start_session
+from localcore.auth.errors import auth_error
+from localcore.auth.keys import AUTH_SERVICE, SESSION_COOKIES
+from localcore.auth.service import RESET_MESSAGE
+from localcore.auth.urls import with_query
+from localcore.auth.views import json_response, redirect, session_json, user_json, wants_html
+from localcore.errors import AuthError
+from localcore.http.identity import current_identity, forget_identity
+from localcore.http.openapi import RouteCatalog
+from localcore.http.validation import parse_query
+from localcore.shell import serve_index
+
+TAG = "auth"
+INVITE_FAILED_COOKIE = "boring_invite_failed"
+
+
+def _require_mail(request: web.Request) -> None:
+    if not request.app[MAILER].enabled:
+        raise auth_error("NOT_FOUND", f"Route {request.method}:{request.path} not found")
+
+
+# ----------------------------------------------------------------------------- email + password
+
+
+async def sign_up(request: web.Request) -> web.Response:
+    body = await body_of(request, m.SignUpBody)
+    invite_token = request.headers.get("x-invite-token") or None
+    signed_in = await request.app[AUTH_SERVICE].sign_up(
+        name=body.name, email=body.email, password=body.password, image=body.image,
+        callback_url=body.callbackURL, remember=body.rememberMe is not False, invite_token=invite_token,
+        client=client_of(request))
+    start_session(request, signed_in)
+    response = json_response({"token": signed_in.issued.token, "user": user_json(signed_in.user)})
+    if signed_in.invite_failure:
+        # Read (and cleared) by the shell's script, so not HttpOnly; it holds only an error code.
+        response.set_cookie(INVITE_FAILED_COOKIE, signed_in.invite_failure, max_age=60, path="/",
+                            samesite="Lax")
+    return response
+
+
+async def sign_in(request: web.Request) -> web.Response:
+    body = await body_of(request, m.SignInBody)
+    signed_in = await request.app[AUTH_SERVICE].sign_in(
+        email=body.email, password=body.password, callback_url=body.callbackURL,
+        remember=body.rememberMe is not False, client=client_of(request))
+    start_session(request, signed_in)
+    payload = {"redirect": body.callbackURL is not None, "token": signed_in.issued.token,
+               "user": user_json(signed_in.user)}
+    if body.callbackURL is not None:
+        payload["url"] = body.callbackURL
+    return json_response(payload)
+
+
+async def sign_out(request: web.Request) -> web.Response:
+    cookies = request.app[SESSION_COOKIES]
+    token = cookies.token(request)
+    if token is not None:
+        identity = await current_identity(request)
+        await request.app[AUTH_SERVICE].sign_out(identity.token_hash if identity else None)
+    cookies.clear(request)
+    forget_identity(request)
+    return json_response({"success": True})
+
+
+async def get_session(request: web.Request) -> web.Response:
+    parse_query(request, m.SessionQuery, code="VALIDATION_ERROR")
+    identity = await current_identity(request)
+    if identity is None:
+        return json_response(None)
+    return json_response({"session": session_json(identity.session), "user": user_json(identity.user)})
+
+
+# ----------------------------------------------------------------------------- email verification
+
+
+async def verify_email_link(request: web.Request) -> web.StreamResponse:
+    if wants_html(request):
+        return await serve_index(request)  # the page's button POSTs the token; opening it uses nothing
+    query = parse_query(request, m.VerifyEmailQuery, code="VALIDATION_ERROR")
+    service = request.app[AUTH_SERVICE]
+    callback = service.check_target(query.callbackURL, "INVALID_CALLBACK_URL")
+    try:
+        await service.verify_email(query.token)
+    except AuthError as exc:
+        if callback is None:
+            raise
+        return redirect(with_query(callback, error=exc.code))
+    if callback is not None:
+        return redirect(callback)
+    return json_response({"status": True, "user": None})
+
+
+async def verify_email(request: web.Request) -> web.Response:
+    body = await body_of(request, m.VerifyEmailBody)
+    service = request.app[AUTH_SERVICE]
+    service.check_target(body.callbackURL, "INVALID_CALLBACK_URL")
+    await service.verify_email(body.token)
+    forget_identity(request)
+    return json_response({"status": True})
+
+
+async def send_verification_email(request: web.Request) -> web.Response:
+    body = await body_of(request, m.SendVerificationBody)
+    identity = await current_identity(request)
+    await request.app[AUTH_SERVICE].send_verification_email(
+        email=body.email, callback_url=body.callbackURL, session_user=identity.user if identity else None)
+    return json_response({"status": True})
+
+
+# ----------------------------------------------------------------------------- password reset
+
+
+async def request_password_reset(request: web.Request) -> web.Response:
+    body = await body_of(request, m.RequestResetBody)
+    await request.app[AUTH_SERVICE].request_password_reset(email=body.email, redirect_to=body.redirectTo)
+    return json_response({"status": True, "message": RESET_MESSAGE})
+
+
+async def reset_password_link(request: web.Request) -> web.Response:
+    """The mailed link: 302 to the form with the token (checked, not used), or with ``?error=``."""
+    query = parse_query(request, m.ResetLinkQuery, code="VALIDATION_ERROR")
+    service = request.app[AUTH_SERVICE]
+    callback = service.check_target(query.callbackURL, "INVALID_CALLBACK_URL") or "/auth/reset-password"
+    token = request.match_info["token"]
+    if await service.reset_token_is_live(token):
+        return redirect(with_query(callback, token=token))
+    return redirect(with_query(callback, error="INVALID_TOKEN"))
+
+
+async def reset_password(request: web.Request) -> web.Response:
+    body = await body_of(request, m.ResetPasswordBody)
+    token = body.token or request.query.get("token", "")
+    await request.app[AUTH_SERVICE].reset_password(token=token, new_password=body.newPassword)
+    if request.app[SESSION_COOKIES].token(request) is not None:
+        request.app[SESSION_COOKIES].clear(request)  # every session of that user was just revoked
+    return json_response({"status": True})
+
+
+# ----------------------------------------------------------------------------- magic link
+
+
+async def send_magic_link(request: web.Request) -> web.Response:
+    _require_mail(request)
+    body = await body_of(request, m.MagicLinkBody)
+    await request.app[AUTH_SERVICE].send_magic_link(
+        email=body.email, name=body.name, callback_url=body.callbackURL,
+        new_user_callback_url=body.newUserCallbackURL, error_callback_url=body.errorCallbackURL)
+    return json_response({"status": True})
+
+
+async def magic_link_page_or_verify(request: web.Request) -> web.StreamResponse:
+    _require_mail(request)
+    if wants_html(request):
+        return await serve_index(request)  # the page's button POSTs the token; opening it uses nothing
+    query = parse_query(request, m.MagicLinkQuery, code="VALIDATION_ERROR")
+    service = request.app[AUTH_SERVICE]
+    callback = service.check_target(query.callbackURL, "INVALID_CALLBACK_URL")
+    new_user = service.check_target(query.newUserCallbackURL, "INVALID_NEW_USER_CALLBACK_URL")
+    on_error = service.check_target(query.errorCallbackURL, "INVALID_ERROR_CALLBACK_URL")
+    try:
+        signed_in = await service.verify_magic_link(token=query.token, client=client_of(request))
+    except AuthError as exc:
+        return redirect(with_query(on_error or callback or "/", error=exc.code))
+    start_session(request, signed_in)
+    if callback is None:
+        return json_response({"token": signed_in.issued.token, "user": user_json(signed_in.user),
+                              "session": session_json(signed_in.issued.session)})
+    return redirect(new_user if signed_in.is_new_user and new_user else callback)
+
+
+async def verify_magic_link(request: web.Request) -> web.Response:
+    _require_mail(request)
+    body = await body_of(request, m.MagicLinkVerifyBody)
+    service = request.app[AUTH_SERVICE]
+    callback = service.check_target(body.callbackURL, "INVALID_CALLBACK_URL")
+    new_user = service.check_target(body.newUserCallbackURL, "INVALID_NEW_USER_CALLBACK_URL")
+    signed_in = await service.verify_magic_link(token=body.token, client=client_of(request))
+    start_session(request, signed_in)
+    url = new_user if signed_in.is_new_user and new_user else callback
+    return json_response({"token": signed_in.issued.token, "user": user_json(signed_in.user),
+                          "session": session_json(signed_in.issued.session), "url": url})
+
+
+def setup_auth_routes(app: web.Application, catalog: RouteCatalog) -> None:
+    r = app.router
+    add = catalog.add
+    add(r, "POST", "/auth/sign-up/email", sign_up, tag=TAG, body=m.SignUpBody, response=m.TokenAndUser,
+        summary="Create an account with email and password and sign in",
+        responses={400: "INVALID_EMAIL, PASSWORD_TOO_SHORT/LONG, WEAK_PASSWORD",
+                   422: "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", 429: "rate limited"})
+    add(r, "POST", "/auth/sign-in/email", sign_in, tag=TAG, body=m.SignInBody, response=m.SignInOut,
+        summary="Sign in with email and password",
+        responses={401: "INVALID_EMAIL_OR_PASSWORD", 429: "rate limited"})
+    add(r, "POST", "/auth/sign-out", sign_out, tag=TAG, response=m.SuccessOut,
+        summary="Delete the current session and expire the cookie")
+    add(r, "GET", "/auth/get-session", get_session, tag=TAG, query=m.SessionQuery, response=m.SessionWithUser,
+        summary="The current session and user, or null (with the daily sliding refresh)")
+    add(r, "GET", "/auth/verify-email", verify_email_link, tag=TAG, query=m.VerifyEmailQuery,
+        summary="The mailed verification link: the confirm page for browsers; JSON clients verify",
+        responses={302: "to callbackURL (with ?error= on failure)", 401: "INVALID_TOKEN, TOKEN_EXPIRED"})
+    add(r, "POST", "/auth/verify-email", verify_email, tag=TAG, body=m.VerifyEmailBody, response=m.StatusOut,
+        summary="Use a verification token (the confirm page's button)",
+        responses={401: "INVALID_TOKEN, TOKEN_EXPIRED"})
+    add(r, "POST", "/auth/send-verification-email", send_verification_email, tag=TAG,
+        body=m.SendVerificationBody, response=m.StatusOut,
+        summary="Mail a new verification link (same answer whether or not the account exists)",
+        responses={400: "EMAIL_MISMATCH, EMAIL_ALREADY_VERIFIED, VERIFICATION_EMAIL_NOT_ENABLED"})
+    add(r, "POST", "/auth/request-password-reset", request_password_reset, tag=TAG, body=m.RequestResetBody,
+        response=m.ResetRequestOut, summary="Mail a reset link (same answer whether or not the account exists)",
+        responses={400: "RESET_PASSWORD_DISABLED", 403: "INVALID_REDIRECT_URL"})
+    add(r, "GET", "/auth/reset-password/{token}", reset_password_link, tag=TAG, query=m.ResetLinkQuery,
+        summary="The mailed reset link: 302 to the form with the token, or with ?error=INVALID_TOKEN",
+        responses={302: "to callbackURL"})
+    add(r, "POST", "/auth/reset-password", reset_password, tag=TAG, body=m.ResetPasswordBody,
+        response=m.StatusOut, summary="Set a new password with a reset token; revokes every session",
+        responses={400: "INVALID_TOKEN, PASSWORD_TOO_SHORT/LONG, WEAK_PASSWORD"})
+    add(r, "POST", "/auth/sign-in/magic-link", send_magic_link, tag=TAG, body=m.MagicLinkBody,
+        response=m.StatusOut, summary="Mail a one-time sign-in link",
+        responses={403: "invalid callback URL", 404: "mail is not configured"})
+    add(r, "GET", "/auth/magic-link/verify", magic_link_page_or_verify, tag=TAG, query=m.MagicLinkQuery,
+        summary="The mailed sign-in link: the confirm page for browsers; JSON clients sign in",
+        responses={302: "to callbackURL, or with ?error= on failure"})
+    add(r, "POST", "/auth/magic-link/verify", verify_magic_link, tag=TAG, body=m.MagicLinkVerifyBody,
+        response=m.MagicLinkOut, summary="Use a magic-link token and sign in (the confirm page's button)",
+        responses={401: "INVALID_TOKEN, EXPIRED_TOKEN"})

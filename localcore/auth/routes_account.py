@@ -1,0 +1,121 @@
+"""``/auth/*`` for a signed-in user: password, profile, sessions.
+
+better-auth's defaults the frontend uses (reference/contract.md §1.3 "also reachable"), plus two small
+localcore additions so a passwordless account (Google, magic link, the desktop owner) can complete itself:
+``POST /auth/set-password`` (only while the account has no password) and ``POST /auth/change-email``
+(only while the current address is unverified).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from localcore.auth import models as m
+from localcore.auth.context import body_of, client_of, identity_of
+from localcore.auth.errors import auth_error
+from localcore.auth.keys import AUTH_SERVICE, SESSION_COOKIES
+from localcore.auth.views import json_response, session_json, user_json
+from localcore.http.identity import forget_identity
+from localcore.http.openapi import RouteCatalog
+
+TAG = "auth"
+
+
+async def change_password(request: web.Request) -> web.Response:
+    identity = await identity_of(request)
+    body = await body_of(request, m.ChangePasswordBody)
+    replacement = await request.app[AUTH_SERVICE].change_password(
+        identity.user, current_password=body.currentPassword, new_password=body.newPassword,
+        revoke_other_sessions=bool(body.revokeOtherSessions), client=client_of(request))
+    token = None
+    if replacement is not None:
+        request.app[SESSION_COOKIES].set(request, replacement.token)
+        forget_identity(request)
+        token = replacement.token
+    return json_response({"token": token, "user": user_json(identity.user)})
+
+
+async def set_password(request: web.Request) -> web.Response:
+    identity = await identity_of(request)
+    body = await body_of(request, m.SetPasswordBody)
+    await request.app[AUTH_SERVICE].set_password(identity.user, new_password=body.newPassword)
+    return json_response({"status": True})
+
+
+async def change_email(request: web.Request) -> web.Response:
+    identity = await identity_of(request)
+    body = await body_of(request, m.ChangeEmailBody)
+    await request.app[AUTH_SERVICE].change_email(identity.user, new_email=body.newEmail,
+                                                 callback_url=body.callbackURL)
+    forget_identity(request)
+    return json_response({"status": True})
+
+
+async def update_user(request: web.Request) -> web.Response:
+    identity = await identity_of(request)
+    body = await body_of(request, m.UpdateUserBody)
+    given = body.model_fields_set
+    if "email" in given:
+        raise auth_error("EMAIL_CAN_NOT_BE_UPDATED")
+    if not given & {"name", "image"}:
+        raise auth_error("NO_FIELDS_TO_UPDATE")
+    await request.app[AUTH_SERVICE].update_user(
+        identity.user, name=body.name, image=body.image, clear_image="image" in given and body.image is None)
+    forget_identity(request)
+    return json_response({"status": True})
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    identity = await identity_of(request)
+    sessions = await request.app[AUTH_SERVICE].list_sessions(identity.user)
+    return json_response([session_json(s) for s in sessions])
+
+
+async def revoke_session(request: web.Request) -> web.Response:
+    identity = await identity_of(request)
+    body = await body_of(request, m.RevokeSessionBody)
+    revoked = await request.app[AUTH_SERVICE].revoke_session(identity.user, body.token)
+    if revoked == identity.token_hash:
+        request.app[SESSION_COOKIES].clear(request)
+        forget_identity(request)
+    return json_response({"status": True})
+
+
+async def revoke_sessions(request: web.Request) -> web.Response:
+    identity = await identity_of(request)
+    await request.app[AUTH_SERVICE].revoke_sessions(identity.user)
+    request.app[SESSION_COOKIES].clear(request)
+    forget_identity(request)
+    return json_response({"status": True})
+
+
+async def revoke_other_sessions(request: web.Request) -> web.Response:
+    identity = await identity_of(request)
+    await request.app[AUTH_SERVICE].revoke_sessions(identity.user, keep_token_hash=identity.token_hash)
+    return json_response({"status": True})
+
+
+def setup_account_routes(app: web.Application, catalog: RouteCatalog) -> None:
+    r = app.router
+    add = catalog.add
+    add(r, "POST", "/auth/change-password", change_password, tag=TAG, body=m.ChangePasswordBody,
+        response=m.TokenAndUser, auth=True,
+        summary="Change the password; with revokeOtherSessions every session is replaced by a new one",
+        responses={400: "INVALID_PASSWORD, PASSWORD_TOO_SHORT/LONG, WEAK_PASSWORD, CREDENTIAL_ACCOUNT_NOT_FOUND"})
+    add(r, "POST", "/auth/set-password", set_password, tag=TAG, body=m.SetPasswordBody, response=m.StatusOut,
+        auth=True, summary="Give a password to an account that has none",
+        responses={400: "USER_ALREADY_HAS_PASSWORD, PASSWORD_TOO_SHORT/LONG, WEAK_PASSWORD"})
+    add(r, "POST", "/auth/change-email", change_email, tag=TAG, body=m.ChangeEmailBody, response=m.StatusOut,
+        auth=True, summary="Change an unverified email address (a verification link goes to the new one)",
+        responses={400: "INVALID_EMAIL, EMAIL_IS_THE_SAME, EMAIL_CHANGE_NOT_ALLOWED",
+                   422: "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL"})
+    add(r, "POST", "/auth/update-user", update_user, tag=TAG, body=m.UpdateUserBody, response=m.StatusOut,
+        auth=True, summary="Change the name or image", responses={400: "EMAIL_CAN_NOT_BE_UPDATED"})
+    add(r, "GET", "/auth/list-sessions", list_sessions, tag=TAG, auth=True,
+        summary="The user's active sessions (ids, never tokens)")
+    add(r, "POST", "/auth/revoke-session", revoke_session, tag=TAG, body=m.RevokeSessionBody,
+        response=m.StatusOut, auth=True, summary="Revoke one of the user's sessions (by token or id)")
+    add(r, "POST", "/auth/revoke-sessions", revoke_sessions, tag=TAG, response=m.StatusOut, auth=True,
+        summary="Revoke every session of the user, this one included")
+    add(r, "POST", "/auth/revoke-other-sessions", revoke_other_sessions, tag=TAG, response=m.StatusOut,
+        auth=True, summary="Revoke every session of the user except this one")
