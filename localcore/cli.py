@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
@@ -59,6 +60,9 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="TCP port (default 8787; 0 picks a free one)")
     parser.add_argument("--no-bootstrap", action="store_true",
                         help="do not offer the one-time owner sign-in link on an empty database")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="serve from N processes sharing the port (SO_REUSEPORT) and the backend")
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
 
 
 def resolve_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> tuple[Config, str]:
@@ -109,7 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging(config.log_level)
     if command == "serve":
-        return asyncio.run(serve(config, secrets_where, bootstrap=config.bootstrap))
+        return asyncio.run(serve(config, secrets_where, bootstrap=config.bootstrap,
+                                 workers=max(1, args.workers), reuse_port=args.reuse_port or args.workers > 1,
+                                 argv=arguments))
     if command == "migrate":
         return asyncio.run(migrate(config))
     if command == "doctor":
@@ -168,9 +174,14 @@ def _safe(text: str) -> str:
 
 
 async def serve(config: Config, secrets_where: str = "environment", *, bootstrap: bool = True,
-                ready: Callable[[str], None] | None = None) -> int:
+                ready: Callable[[str], None] | None = None, workers: int = 1, reuse_port: bool = False,
+                argv: Sequence[str] = ()) -> int:
     """Run until SIGTERM/SIGINT, then stop accepting, let in-flight requests finish (30 s grace), close
-    the backend and return 0 (1 if the grace period ran out or closing failed)."""
+    the backend and return 0 (1 if the grace period ran out or closing failed).
+
+    With ``workers > 1`` this process also starts ``workers - 1`` copies of itself on the same port
+    (SO_REUSEPORT; the kernel spreads connections); they share everything through the backend, and a
+    signal to this process stops them all."""
     from aiohttp import web
 
     from backends import open_backend
@@ -183,9 +194,10 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
     exit_code = 0
     try:
         await runner.setup()
-        site = web.TCPSite(runner, config.host, config.port)
+        site = web.TCPSite(runner, config.host, config.port, reuse_port=reuse_port or None)
         await site.start()
         url = _listening_url(site, config)
+        children = _start_workers(workers - 1, argv, url) if workers > 1 else []
         print(f"localcore {__version__} listening on {url}", flush=True)
         print(f"  database: {backend.kind}   mail: "
               f"{config.mail.scheme + '://' if config.mail else 'disabled'}   secrets: {secrets_where}",
@@ -202,6 +214,12 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
         log.info("shutdown:start")
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            # -SIGTERM: the signal arrived before the child had installed its handlers (still starting).
+            if await asyncio.to_thread(child.wait, SHUTDOWN_GRACE_SECONDS + 10) not in (0, -signal.SIGTERM):
+                exit_code = 1
     finally:
         try:
             await asyncio.wait_for(runner.cleanup(), timeout=SHUTDOWN_GRACE_SECONDS + 5)
@@ -216,6 +234,28 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
     if exit_code == 0:
         log.info("shutdown:complete")
     return exit_code
+
+
+def _start_workers(count: int, argv: Sequence[str], url: str) -> list[subprocess.Popen[bytes]]:
+    """Start ``count`` extra server processes on the port this one bound (so ``--port 0`` works)."""
+    port = url.rsplit(":", 1)[1]
+    base = [a for a in argv if a != "--reuse-port"]
+    # Drop our own --port/--workers values; the children get the bound port and serve alone.
+    cleaned: list[str] = []
+    skip = False
+    for arg in base:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--port", "--workers"):
+            skip = True
+            continue
+        if arg.startswith(("--port=", "--workers=")):
+            continue
+        cleaned.append(arg)
+    command = [sys.executable, "-m", "localcore", *cleaned, "--port", port, "--workers", "1", "--reuse-port",
+               "--no-bootstrap"]
+    return [subprocess.Popen(command) for _ in range(count)]  # noqa: S603 - our own interpreter and module
 
 
 def _listening_url(site: Any, config: Config) -> str:

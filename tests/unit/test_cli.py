@@ -141,3 +141,28 @@ def test_serve_flags_are_accepted_without_the_subcommand(flag: str, tmp_path: Pa
 
     args = build_parser().parse_args(["serve", flag, "1"])
     assert getattr(args, flag.lstrip("-")) in ("1", 1)
+
+
+def test_workers_share_the_port_and_stop_together(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "localcore", "--data-dir", str(tmp_path), "--port", str(port), "--workers", "2",
+         "--no-bootstrap"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env(), cwd=tmp_path)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health")
+        deadline = time.monotonic() + 15
+        children: list[str] = []
+        while time.monotonic() < deadline and not children:
+            children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+            time.sleep(0.1)
+        assert len(children) == 1
+        for _ in range(20):
+            assert json.loads(wait_for(f"http://127.0.0.1:{port}/health")) == {"ok": True}
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "listening on" in out.decode()
+    assert not Path(f"/proc/{children[0]}").exists()
