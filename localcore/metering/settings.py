@@ -239,6 +239,13 @@ def read_settings(raw: dict[str, Any]) -> CreditsSettings:
         key = name[len(ENV_PREFIX):].lower()
         values[key] = value
         origin[key] = name
+    if "enabled" in values:
+        try:
+            if not CreditsSettings.model_validate({"enabled": values["enabled"]}).enabled:
+                # The kill switch: nothing else is read, so stale or broken settings cannot block it.
+                return CreditsSettings(enabled=False)
+        except ValidationError:
+            pass  # reported with the rest below
     problems = [f"{origin[key]}: unknown credits setting" for key in values
                 if key not in CreditsSettings.model_fields]
     values = {k: v for k, v in values.items() if k in CreditsSettings.model_fields}
