@@ -22,7 +22,10 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+# Under --import-mode=importlib test directories are not on sys.path; the shared browser steps live
+# beside this file (e2e_support.py), so put this directory there for the test modules to import.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

@@ -171,3 +171,28 @@ def test_credits_page_shows_the_balance(page: Page) -> None:
         expect(page.get_by_test_id("balance")).to_have_text(re.compile(r"€\d"))
     else:
         expect(page.get_by_text("Credits are turned off on this server.")).to_be_visible()
+
+
+def test_buying_credits_through_the_offline_dev_checkout(page: Page) -> None:
+    sign_up(page, "ada@example.com")
+    page.goto("/credits")
+    before = api_json(page, "/api/credits/balance")
+    assert before["checkoutEnabled"] is True
+    pack = next(p for p in before["packs"] if p["isDefault"])
+    page.get_by_role("button", name=re.compile(r"^Buy ")).click()
+    expect(page).to_have_url(re.compile(r"/credits/dev-checkout\?checkout="))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Test checkout")
+    expect(page.locator("[data-status]")).to_have_text("open")
+    page.get_by_role("button", name=re.compile(r"^Pay ")).click()
+    expect(page.get_by_role("status").filter(has_text="Payment complete")).to_be_visible()
+    expect(page.locator("[data-status]")).to_have_text("paid")
+    after = api_json(page, "/api/credits/balance")
+    assert after["remainingMicros"] == before["remainingMicros"] + pack["creditMicros"]
+
+    page.get_by_role("button", name="Refund").click()
+    expect(page.locator("[data-status]")).to_have_text("refunded")
+    assert api_json(page, "/api/credits/balance")["remainingMicros"] == before["remainingMicros"]
+    page.get_by_role("link", name="Back to credits").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Credits")
+    entries = api_json(page, "/api/credits/history?limit=20")["entries"]
+    expect(page.get_by_role("table").get_by_role("row")).to_have_count(len(entries) + 1)  # + the header

@@ -181,9 +181,9 @@ function checkoutReturnNotice(kind, balance) {
 const STATUS_KIND = { open: "accent", paid: "success", refunded: "muted" };
 
 function checkoutPrice(checkout) {
+  if (typeof checkout.priceMinor === "number") return price(checkout.priceMinor, checkout.currency || "EUR");
   if (typeof checkout.price === "string") return checkout.price;
   if (typeof checkout.price === "number") return price(checkout.price, checkout.currency || "EUR");
-  if (typeof checkout.priceMinor === "number") return price(checkout.priceMinor, checkout.currency || "EUR");
   return "—";
 }
 
@@ -236,7 +236,7 @@ function devCheckoutScreen(checkout, message = null) {
       result,
       alert.el,
       h("dl", { class: "details" },
-        h("div", {}, h("dt", {}, "Pack"), h("dd", {}, packName(checkout.pack))),
+        h("div", {}, h("dt", {}, "Pack"), h("dd", {}, typeof checkout.price === "string" ? `${checkout.price} pack` : packName(checkout.pack))),
         h("div", {}, h("dt", {}, "Credits"), h("dd", { class: "tabular" }, money(checkout.amountMicros))),
         h("div", {}, h("dt", {}, "Price"), h("dd", { class: "tabular" }, checkoutPrice(checkout))),
         h("div", {}, h("dt", {}, "Checkout"), h("dd", {}, h("code", { class: "mono" }, checkout.id)))),
