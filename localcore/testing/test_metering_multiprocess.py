@@ -72,10 +72,9 @@ async def _worker(url: str, index: int, start: str, barrier: str) -> dict[str, A
         await backend.close()
 
 
+@pytest.mark.shared_storage  # not memory: its state lives inside one process, nothing to share
 async def test_four_processes_share_one_ledger(backend: Backend, backend_url: str, clock: ManualClock,
                                               tmp_path: Path) -> None:
-    if backend_url.startswith("memory"):
-        pytest.skip("the memory backend lives inside one process: there is nothing to share across processes")
     m = backend.metering
     await m.grant_once(USER, "initial", GRANT)
     barrier = tmp_path / "go"
