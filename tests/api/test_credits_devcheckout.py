@@ -48,7 +48,8 @@ async def test_buy_and_refund_offline(dev: Credits) -> None:
     assert paid["webhook"] == {"status": 200, "ok": True, "orderId": f"pi_dev_{cid}", "created": True}
     assert (await dev.get("/api/credits/balance", user))[1]["remainingMicros"] == 27_000_000
     entries = (await dev.get("/api/credits/history", user))[1]["entries"]
-    assert [(e["kind"], e["amountMicros"], e["description"]) for e in entries][0] == \
+    newest = entries[0]
+    assert (newest["kind"], newest["amountMicros"], newest["description"]) == \
         ("purchase", 25_000_000, "Credit purchase")
     inspector = dev.backend.metering
     assert isinstance(inspector, MeteringInspector)
@@ -75,7 +76,7 @@ async def test_default_pack_and_owner_only(dev: Credits) -> None:
     assert (await dev.get(f"/api/credits/dev/checkouts/{cid}", owner))[1]["pack"] == "10"
     for path in ("", "/complete", "/refund"):
         call = dev.get if not path else dev.post
-        status, body = await call(f"/api/credits/dev/checkouts/{cid}{path}", user=other)  # type: ignore[operator]
+        status, body = await call(f"/api/credits/dev/checkouts/{cid}{path}", user=other)
         assert status == 404
         assert body == {"error": {"code": "not_found", "message": "checkout not found"}}
     assert (await dev.get("/api/credits/dev/checkouts/nope", owner))[0] == 404

@@ -1,4 +1,4 @@
-"""Lemon Squeezy webhook over HTTP (reference/metering.md §5.5, §5.6; scenarios K128, K130–K135).
+"""Lemon Squeezy webhook over HTTP (reference/metering.md §5.5, §5.6; scenarios K128, K130 to K135).
 
 Signatures and attribution tokens are computed here with plain ``hmac``. The ledger-changing scenarios
 (out-of-order refunds, duplicate delivery) run on every backend; the pure decision-table rows run on

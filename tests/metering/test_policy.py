@@ -1,4 +1,4 @@
-"""The credits policy layer (reference/metering.md §3.15; scenarios I105–I116).
+"""The credits policy layer (reference/metering.md §3.15; scenarios I105 to I116).
 
 A recording store checks exactly which ledger calls the service makes; the end-to-end scenario (I116) and
 the debt shaping run over the real in-memory ledger.
@@ -221,7 +221,7 @@ async def test_i115_sink_routes_reasons() -> None:
     sink = CreditsMeteringSink(service(store))
     for reason in ("usage-write-failed", "fallback-hold-charge"):
         store.calls.clear()
-        await sink.release_run("u", "r", reason, reservation_id="res")  # type: ignore[arg-type]
+        await sink.release_run("u", "r", reason, reservation_id="res")
         assert store.names()[-1] == "finish_reservation" and store.calls[-1][1] == ("settled",)
     store.calls.clear()
     await sink.release_run("u", "r", "queue-cleared", reservation_id="res")

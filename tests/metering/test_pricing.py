@@ -1,4 +1,4 @@
-"""Pricing (reference/metering.md §6; scenarios J117–J127 and the §9 vectors)."""
+"""Pricing (reference/metering.md §6; scenarios J117 to J127 and the §9 vectors)."""
 
 from __future__ import annotations
 
