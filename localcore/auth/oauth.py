@@ -1,9 +1,10 @@
 """Google sign-in: OAuth 2.0 authorization code with state and PKCE (S256), all kept server-side.
 
 Flow:
-1. ``start``: a random ``state`` and PKCE verifier; the state's hash keys a one-time token (10 minutes)
-   holding the verifier and the callback URLs. The browser also gets the state in a signed, HttpOnly
-   cookie, so a callback is accepted only in the browser that started the flow (no login CSRF).
+1. ``start``: a random ``state``; the PKCE verifier is derived from it with the server secret (so it is
+   never stored); the state's hash keys a one-time token (10 minutes) holding the callback URLs. The
+   browser also gets the state in a signed, HttpOnly cookie, so a callback is accepted only in the
+   browser that started the flow (no login CSRF).
 2. ``finish`` (``GET /auth/callback/google``): the state must match the cookie and name a live token,
    which is used up; the code is exchanged with the verifier; userinfo names the Google account.
 3. The account ``("google", sub)`` signs its user in. Otherwise a user with the same email is linked —
@@ -18,8 +19,10 @@ Provider endpoints come from the configuration (``GOOGLE_AUTHORIZE_URL``, ``GOOG
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -90,12 +93,19 @@ class GoogleOAuth:
             await self._http.close()
             self._http = None
 
+    def _verifier(self, state: str) -> str:
+        """The PKCE verifier of a flow, derived from its state with the server secret: it never has to be
+        stored (nor logged), and nobody without the secret can compute it. 43 characters (RFC 7636)."""
+        digest = hmac.new(self.config.auth.secret.encode("utf-8"), f"pkce:{state}".encode("ascii"),
+                          hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
     async def start(self, *, callback_url: str | None, error_callback_url: str | None,
                     new_user_callback_url: str | None, scopes: list[str] | None = None) -> AuthorizationStart:
         provider = self.provider
         state = new_token()
-        verifier = secrets.token_urlsafe(48)  # 64 characters, within RFC 7636's 43..128
-        data = {"verifier": verifier, "callbackURL": callback_url, "errorCallbackURL": error_callback_url,
+        verifier = self._verifier(state)
+        data = {"callbackURL": callback_url, "errorCallbackURL": error_callback_url,
                 "newUserCallbackURL": new_user_callback_url}
         expires_at = self.service.clock() + timedelta(seconds=STATE_TTL_SECONDS)
         await self.service.backend.tokens.put_token(kind=STATE_KIND, token_hash=hash_token(state), data=data,
@@ -126,7 +136,7 @@ class GoogleOAuth:
             raise OAuthFailure(error if error.replace("_", "").isalnum() else "oauth_error", on_error)
         if not code:
             raise OAuthFailure("no_code", on_error)
-        profile = await self._profile(code, str(data.get("verifier", "")), on_error)
+        profile = await self._profile(code, self._verifier(state), on_error)
         user, is_new = await self._user_for(profile, on_error)
         issued = await self.service.sessions.issue(user.id, ip_address=client.ip_address,
                                                    user_agent=client.user_agent)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from localcore import create_app
 from localcore.clock import ManualClock
@@ -33,7 +33,9 @@ def make_client(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], 
                     mailer: Mailer | None = None) -> AuthClient:
         chosen = backend_ or backend
         app = create_app(config or make_config(), chosen, clock=clock, mailer=mailer)
-        client = await aiohttp_client(app, server_kwargs={"access_log_class": AccessLogger})
+        server = TestServer(app)
+        await server.start_server(access_log_class=AccessLogger)
+        client = await aiohttp_client(server)
         return AuthClient(client, chosen, clock)
 
     return build
