@@ -319,3 +319,30 @@ def test_bad_credits_configuration_fails_at_start_with_every_problem() -> None:
         create_app(load_config(env=env), MemoryBackend())
     text = "\n".join(info.value.problems)
     assert "not both" in text and "must not expire" in text and "BORING_CREDITS_LS_TEST_MODE" in text
+
+
+# --------------------------------------------------------------------------- with the real session
+
+
+async def test_real_sign_up_session_reaches_the_credits_routes(aiohttp_client: ClientFactory, backend: Backend,
+                                                               clock: ManualClock) -> None:
+    app = create_app(load_config(env=BASE_ENV), backend, clock=clock)
+    client = await aiohttp_client(app)
+    origin = {"Origin": "http://127.0.0.1"}
+    response = await client.post("/auth/sign-up/email", headers=origin, json={
+        "email": "real@example.com", "password": "correct horse battery staple 42", "name": "Real"})
+    assert response.status == 200, await response.text()
+    user_id = (await response.json())["user"]["id"]
+    balance = await client.get("/api/credits/balance")
+    assert balance.status == 200
+    body = await balance.json()
+    assert (body["userId"], body["grantedMicros"], body["checkoutEnabled"]) == (user_id, 2_000_000, True)
+    checkout = await client.post("/api/credits/checkout", headers=origin, json={"pack": "10"})
+    assert checkout.status == 200
+    cid = (await checkout.json())["url"].rsplit("=", 1)[1]
+    paid = await client.post(f"/api/credits/dev/checkouts/{cid}/complete", headers=origin, json={})
+    assert paid.status == 200 and (await paid.json())["status"] == "paid"
+    assert (await (await client.get("/api/credits/balance")).json())["remainingMicros"] == 12_000_000
+    # The same cookie-carrying write from a foreign origin is refused before it reaches the ledger.
+    foreign = await client.post("/api/credits/checkout", headers={"Origin": "https://evil.example"}, json={})
+    assert foreign.status == 403
