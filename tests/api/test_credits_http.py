@@ -5,6 +5,7 @@ Stripe API servers on loopback (incl. provider failure → 502 and unknown pack 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -346,3 +347,19 @@ async def test_real_sign_up_session_reaches_the_credits_routes(aiohttp_client: C
     # The same cookie-carrying write from a foreign origin is refused before it reaches the ledger.
     foreign = await client.post("/api/credits/checkout", headers={"Origin": "https://evil.example"}, json={})
     assert foreign.status == 403
+
+
+async def test_background_sweeper_expires_stale_holds(aiohttp_client: ClientFactory, clock: ManualClock) -> None:
+    app = await memory_app(aiohttp_client, clock, BORING_CREDITS_SWEEP_INTERVAL_SECONDS="0.05")
+    user = await app.user()
+    metering = app.backend.metering
+    await metering.grant_once(user.id, "initial", 1_000_000)
+    reservation = await metering.reserve(user.id, "run-1", 400_000, 60)
+    await metering.mark_reservation_fallback_charge(user.id, reservation)
+    clock.advance(seconds=61)
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if (await metering.get_balance(user.id)).used_micros:
+            break
+    balance = await metering.get_balance(user.id)
+    assert (balance.used_micros, balance.active_reserved_micros) == (400_000, 0)

@@ -155,6 +155,7 @@ async def test_unparseable_orders_are_400(ls: Credits) -> None:
     ({"currency": "USD"}, (200, "not_a_credit_order")),
     ({"uat": "0" * 64}, (500, "untrusted_attribution")),
     ({"uat": None}, (500, "untrusted_attribution")),
+    ({"quantity": 10**9, "subtotal": 10**12, "total": 10**12}, (500, "no_credit_amount")),  # past 2**53 - 1
 ])
 async def test_decision_table(ls: Credits, overrides: dict[str, object], expected: tuple[int, str]) -> None:
     user = await ls.user()
