@@ -286,6 +286,11 @@ def setup_credits(app: web.Application, catalog: RouteCatalog) -> CreditsFeature
     app[CREDITS] = feature
     if not settings.enabled:
         log.warning("credits: disabled (BORING_CREDITS_ENABLED=0): no consumption, checkout or webhooks")
+    policy = feature.service.config
+    if settings.enabled and 0 < policy.signup_grant_micros < policy.run_reservation_micros + policy.min_balance_micros:
+        log.warning("credits: the signup grant (%d micros) is below the per-run hold plus minimum balance (%d); "
+                    "new users cannot start a run until they buy credits", policy.signup_grant_micros,
+                    policy.run_reservation_micros + policy.min_balance_micros)
     _register(app, catalog, feature)
     if CAPABILITIES in app:
         app[CAPABILITIES]["credits"] = {
