@@ -9,13 +9,14 @@ cookie-carrying writes separately).
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from localcore.http.handler import Handler
 
 ALLOWED_METHODS = "GET,HEAD,POST,PUT,PATCH,DELETE"
 
 
-def cors_middleware(origins: tuple[str, ...]) -> web.middlewares.Middleware:  # type: ignore[name-defined]
+def cors_middleware(origins: tuple[str, ...]) -> Middleware:
     allowed = frozenset(o.rstrip("/").lower() for o in origins)
     allow_any = not allowed
 

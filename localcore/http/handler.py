@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: A request check: returns normally to let the request through, raises a ``LocalcoreError`` to refuse it.
 Guard = Callable[[web.Request], Awaitable[None]]
 
 
-def guards_middleware(guards: list[Guard]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def guards_middleware(guards: list[Guard]) -> Middleware:
     """Run the guards in order, then the handler: one middleware layer instead of one per concern."""
     checks = tuple(guards)
 
