@@ -4,6 +4,7 @@ sign in with the new password."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.api.auth_support import OTHER_STRONG_PASSWORD, STRONG_PASSWORD, AuthClient
@@ -58,3 +59,31 @@ async def test_sign_up_verify_sign_out_reset_and_sign_in_again(app_client: AuthC
     subjects = sorted(m["subject"] for m in await client.mails("grace@example.com"))
     assert subjects == ["Reset your boring-app password", "Verify your boring-app email address",
                         "Welcome to boring-app"]
+
+
+async def test_openapi_lists_every_auth_route_with_its_models(aiohttp_client: Any) -> None:
+    from backends.memory import MemoryBackend
+    from localcore import create_app
+    from tests.api.auth_support import make_config
+
+    client = await aiohttp_client(create_app(make_config(), MemoryBackend()))
+    document = await (await client.get("/api/openapi.json")).json()
+    paths = document["paths"]
+    expected = {
+        "/auth/sign-up/email": "post", "/auth/sign-in/email": "post", "/auth/sign-out": "post",
+        "/auth/get-session": "get", "/auth/verify-email": "get", "/auth/send-verification-email": "post",
+        "/auth/request-password-reset": "post", "/auth/reset-password/{token}": "get",
+        "/auth/reset-password": "post", "/auth/sign-in/magic-link": "post", "/auth/magic-link/verify": "post",
+        "/auth/change-password": "post", "/auth/update-user": "post", "/auth/list-sessions": "get",
+        "/auth/revoke-session": "post", "/auth/revoke-sessions": "post", "/auth/revoke-other-sessions": "post",
+        "/auth/sign-in/social": "post", "/auth/callback/google": "get", "/auth/bootstrap": "post",
+        "/auth/set-password": "post", "/auth/change-email": "post", "/api/v1/me": "delete",
+        "/api/v1/me/settings": "put",
+    }
+    for path, method in expected.items():
+        assert method in paths.get(path, {}), path
+    sign_up = paths["/auth/sign-up/email"]["post"]
+    assert sign_up["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/SignUpBody"}
+    assert set(document["components"]["schemas"]["SignUpBody"]["required"]) == {"name", "email", "password"}
+    assert "post" in paths["/auth/verify-email"] and "get" in paths["/api/v1/me"]
