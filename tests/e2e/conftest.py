@@ -26,6 +26,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 # beside this file (e2e_support.py), so put this directory there for the test modules to import.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
+from e2e_support import Server
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -54,20 +56,9 @@ def _healthy(url: str) -> bool:
         return False
 
 
-class Server:
-    """A running ``python -m localcore serve``; ``url`` is its base URL, ``log`` its output so far."""
-
-    def __init__(self, url: str, process: subprocess.Popen[bytes], log_path: pathlib.Path) -> None:
-        self.url = url
-        self.process = process
-        self.log_path = log_path
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-
-@pytest.fixture
-def server(tmp_path: pathlib.Path) -> Iterator[Server]:
+@contextlib.contextmanager
+def running_server(tmp_path: pathlib.Path, *extra_args: str) -> Iterator[Server]:
+    """Start ``python -m localcore serve`` on a free loopback port; SIGTERM it afterwards."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     data_dir = tmp_path / "data"
@@ -84,7 +75,7 @@ def server(tmp_path: pathlib.Path) -> Iterator[Server]:
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "localcore", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--data-dir", str(data_dir), "--no-bootstrap"],
+             "--data-dir", str(data_dir), *extra_args],
             cwd=tmp_path,  # no boring.app.toml from the repository
             env=env,
             stdout=log,
@@ -111,6 +102,18 @@ def server(tmp_path: pathlib.Path) -> Iterator[Server]:
                 process.wait()
         # Shown by pytest when the test failed.
         sys.stdout.write(f"\n--- server log ({url}) ---\n{handle.log()[-6000:]}\n")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "first_run: start the server with the owner bootstrap link on")
+
+
+@pytest.fixture
+def server(tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """A fresh server per test: its own database, sessions, rate-limit counters and dev mailbox."""
+    args = () if request.node.get_closest_marker("first_run") else ("--no-bootstrap",)
+    with running_server(tmp_path, *args) as handle:
+        yield handle
 
 
 @pytest.fixture

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import pathlib
 import re
+import subprocess
 import time
 from typing import Any
 
 from playwright.sync_api import Page, expect
+
+
+class Server:
+    """A running ``python -m localcore serve``; ``url`` is its base URL, ``log`` its output so far."""
+
+    def __init__(self, url: str, process: subprocess.Popen[bytes], log_path: pathlib.Path) -> None:
+        self.url = url
+        self.process = process
+        self.log_path = log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
 
 STRONG_PASSWORD = "Zk8$mN!qR2xFgWpJ"
 OTHER_STRONG_PASSWORD = "correct-horse-battery-staple-42"

@@ -4,7 +4,7 @@ import { api, errorMessage } from "../api.js";
 import { h } from "../dom.js";
 import { dateTime, device, longDate, relativeTime } from "../format.js";
 import { appLayout } from "../layout.js";
-import { navigate } from "../router.js";
+import { navigate, reload } from "../router.js";
 import { clearCache, displayName, flash, invalidate, loadIdentity, refreshSession, state } from "../state.js";
 import { avatar, button, card, chip, confirmDialog, createForm, liveRegion, notice, validators, withBusy } from "../ui.js";
 import { resendSection } from "./links.js";
@@ -35,7 +35,7 @@ export async function accountPage(ctx) {
     h("div", { class: "settings-layout" }, nav,
       h("div", { class: "section-stack" },
         profileCard(user, me),
-        passwordCard(),
+        passwordCard(user),
         sessionsCard(sessions),
         deleteCard(user))));
 }
@@ -73,11 +73,42 @@ function profileCard(user, me) {
       h("div", {}, h("dt", {}, "Email status"), h("dd", {}, verified ? chip("Verified", "success") : chip("Not verified", "warning"))),
       h("div", {}, h("dt", {}, "Member since"), h("dd", {}, longDate(user.createdAt)))),
     verified ? null : h("div", { class: "subsection" }, h("p", { class: "muted small" }, "Didn't get the verification email?"), resendSection({ compact: true })),
+    verified ? null : h("div", { class: "subsection" }, changeEmailForm(user).el),
     h("div", { class: "subsection" }, form.el));
 }
 
-function passwordCard() {
+/** While the address is unverified (a typo, or the desktop owner's placeholder), it can be changed. */
+function changeEmailForm(user) {
   const form = createForm({
+    fields: [{ name: "newEmail", label: "Change email address", type: "email", autocomplete: "email",
+      placeholder: "you@example.com", hint: "Allowed until the address is verified. We send a verification link to the new one.",
+      validate: validators.email }],
+    submitLabel: "Change email",
+    busyLabel: "Saving…",
+    block: false,
+    submitVariant: "secondary",
+    fieldErrors: { USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL: "newEmail", EMAIL_IS_THE_SAME: "newEmail", INVALID_EMAIL: "newEmail" },
+    errorOverrides: { EMAIL_IS_THE_SAME: "That is already your email address." },
+    fallbackError: "Could not change your email address.",
+    onSubmit: async ({ newEmail }) => {
+      const address = newEmail.trim();
+      await api("/auth/change-email", { method: "POST", body: { newEmail: address, callbackURL: "/auth/verify-email" } });
+      invalidate("me");
+      flash(`Your email address is now ${address}. We sent a verification link to it.`, "success");
+      reload();
+    },
+  });
+  form.fields.newEmail.input.value = user.email.endsWith("@localhost") ? "" : user.email;
+  return form;
+}
+
+/**
+ * Change the password; an account created without one (magic link, Google, the desktop owner) sets
+ * one instead. The server says which applies, so a wrong first guess switches the form.
+ */
+function passwordCard(user) {
+  const slot = h("div", {});
+  const changeForm = () => createForm({
     fields: [
       { name: "currentPassword", label: "Current password", type: "password", autocomplete: "current-password",
         validate: validators.required("Current password is required") },
@@ -98,16 +129,60 @@ function passwordCard() {
       PASSWORD_TOO_LONG: "newPassword",
     },
     errorOverrides: { INVALID_EMAIL_OR_PASSWORD: "The current password is incorrect." },
-    onSubmit: async ({ currentPassword, newPassword }) => {
-      await api("/auth/change-password", {
-        method: "POST",
-        body: { currentPassword, newPassword, revokeOtherSessions: true },
-      });
+    onSubmit: async ({ currentPassword, newPassword }, form) => {
+      try {
+        await api("/auth/change-password", {
+          method: "POST",
+          body: { currentPassword, newPassword, revokeOtherSessions: true },
+        });
+      } catch (err) {
+        if (err && err.code === "CREDENTIAL_ACCOUNT_NOT_FOUND") {
+          show("set", "This account has no password yet. Set one below.");
+          return;
+        }
+        throw err;
+      }
       form.el.reset();
       form.showStatus("Password changed successfully. Your other sessions were signed out.", "success");
     },
   });
-  return card({ title: "Password", id: "password", description: "Changing it signs out every other session." }, form.el);
+  const setForm = () => createForm({
+    fields: [
+      { name: "newPassword", label: "New password", type: "password", autocomplete: "new-password",
+        placeholder: "At least 8 characters", validate: validators.password },
+      { name: "confirm", label: "Confirm new password", type: "password", autocomplete: "new-password",
+        validate: validators.matches("newPassword") },
+    ],
+    submitLabel: "Set password",
+    busyLabel: "Saving…",
+    block: false,
+    fallbackError: "Failed to set the password",
+    fieldErrors: { WEAK_PASSWORD: "newPassword", PASSWORD_TOO_SHORT: "newPassword", PASSWORD_TOO_LONG: "newPassword" },
+    onSubmit: async ({ newPassword }, form) => {
+      try {
+        await api("/auth/set-password", { method: "POST", body: { newPassword } });
+      } catch (err) {
+        if (err && err.code === "USER_ALREADY_HAS_PASSWORD") {
+          show("change", "This account already has a password. Change it below.");
+          return;
+        }
+        throw err;
+      }
+      form.el.reset();
+      show("change", "Password set. You can now sign in with your email and password.", "success");
+    },
+  });
+  const show = (mode, message, kind = "info") => {
+    const form = mode === "set" ? setForm() : changeForm();
+    slot.replaceChildren(form.el);
+    if (message) {
+      form.showStatus(message, kind);
+      Object.values(form.fields)[0].input.focus();
+    }
+  };
+  // The desktop owner starts without a password; anyone else most likely has one.
+  show(user.email.endsWith("@localhost") ? "set" : "change");
+  return card({ title: "Password", id: "password", description: "Changing it signs out every other session." }, slot);
 }
 
 function sessionsCard(data) {

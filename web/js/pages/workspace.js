@@ -95,7 +95,8 @@ export async function workspacePage(ctx) {
     const user = state.session && state.session.user;
     const verify = user && user.emailVerified === false
       ? notice("warning",
-        h("p", {}, h("strong", {}, "Verify your email address. "), `We sent a verification link to ${user.email}.`),
+        h("p", {}, h("strong", {}, "Verify your email address. "), `${user.email} is not verified yet. Use the link we mailed, or `,
+          h("a", { href: "/me#profile" }, "change the address"), "."),
         resendSection({ compact: true }))
       : null;
     const shortcut = (href, iconName, title, text) => h("a", { class: "link-card", href },
