@@ -121,13 +121,15 @@ def base_url(server: Server) -> str:
     return server.url
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running on the main thread while it lives, so it
+# must be stopped before tests outside tests/e2e (which start their own loops) run.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     executable = os.environ.get("LOCALCORE_CHROMIUM", "/usr/bin/chromium")
     if not pathlib.Path(executable).exists():
