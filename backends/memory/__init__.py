@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from backends.memory.metering import MemoryMeteringStore
+from backends.memory.workspaces import MemoryWorkspaceStore
 from localcore.clock import Clock, system_clock
 from localcore.store import (
     Account,
@@ -334,58 +335,6 @@ class MemoryTokenStore:
             for key in doomed:
                 del self.s.tokens[key]
             return len(doomed)
-
-
-class MemoryWorkspaceStore:
-    def __init__(self, state: MemoryState, clock: Clock) -> None:
-        self.s = state
-        self.clock = clock
-
-    async def create_workspace(self, *, user_id: str, name: str, app_id: str,
-                               is_default: bool = False) -> Workspace:
-        async with self.s.lock:
-            if user_id not in self.s.users:
-                raise ConstraintViolation("foreign_key", "unknown user")
-            if is_default and any(w.is_default and w.created_by == user_id and w.app_id == app_id
-                                  for w in self.s.workspaces.values()):
-                raise ConstraintViolation("unique", "idx_workspaces_default_per_user_app")
-            now = self.clock()
-            workspace = Workspace(id=_new_id(), app_id=app_id, name=name, created_by=user_id, created_at=now,
-                                  deleted_at=None, is_default=is_default)
-            self.s.workspaces[workspace.id] = workspace
-            self.s.members[(workspace.id, user_id)] = Member(workspace.id, user_id, "owner", now)
-            return workspace
-
-    async def list_workspaces(self, user_id: str, app_id: str) -> list[Workspace]:
-        found = [w for w in self.s.workspaces.values()
-                 if w.app_id == app_id and w.deleted_at is None and (w.id, user_id) in self.s.members]
-        found.sort(key=lambda w: w.id, reverse=True)
-        found.sort(key=lambda w: (w.is_default, w.created_at), reverse=True)
-        return found
-
-    async def get_workspace(self, workspace_id: str) -> Workspace | None:
-        workspace = self.s.workspaces.get(workspace_id)
-        return workspace if workspace and workspace.deleted_at is None else None
-
-    async def get_member_role(self, workspace_id: str, user_id: str) -> str | None:
-        member = self.s.members.get((workspace_id, user_id))
-        return member.role if member else None
-
-    async def list_members(self, workspace_id: str) -> list[Member]:
-        return sorted((m for (w, _), m in self.s.members.items() if w == workspace_id),
-                      key=lambda m: (m.created_at, m.user_id))
-
-    async def upsert_member(self, workspace_id: str, user_id: str, role: str) -> Member:
-        async with self.s.lock:
-            if role not in _ROLE_RANK:
-                raise ConstraintViolation("check", "role")
-            if workspace_id not in self.s.workspaces or user_id not in self.s.users:
-                raise ConstraintViolation("foreign_key", "unknown workspace or user")
-            existing = self.s.members.get((workspace_id, user_id))
-            member = (replace(existing, role=role) if existing
-                      else Member(workspace_id, user_id, role, self.clock()))
-            self.s.members[(workspace_id, user_id)] = member
-            return member
 
 
 class MemoryIdempotencyStore:

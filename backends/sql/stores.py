@@ -12,19 +12,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from backends.sql.db import Database, Executor, Row, load_json
+from backends.sql.workspaces import SqlWorkspaceStore as SqlWorkspaceStore
 from localcore.clock import Clock
 from localcore.store import (
     Account,
     ConstraintViolation,
     DuplicateEmail,
     IdempotencyRecord,
-    Member,
     OneTimeToken,
     RateLimitHit,
     Session,
     User,
     UserSettings,
-    Workspace,
     is_uuid,
     normalize_email,
 )
@@ -57,18 +56,6 @@ def _session(row: Row) -> Session:
         created_at=row["created_at"], updated_at=row["updated_at"], ip_address=row["ip_address"],
         user_agent=row["user_agent"],
     )
-
-
-def _workspace(row: Row) -> Workspace:
-    return Workspace(
-        id=row["id"], app_id=row["app_id"], name=row["name"], created_by=row["created_by"],
-        created_at=row["created_at"], deleted_at=row["deleted_at"], is_default=bool(row["is_default"]),
-    )
-
-
-def _member(row: Row) -> Member:
-    return Member(workspace_id=row["workspace_id"], user_id=row["user_id"], role=row["role"],
-                  created_at=row["created_at"])
 
 
 class SqlUserStore:
@@ -385,68 +372,6 @@ class SqlTokenStore:
             return await tx.execute(
                 "DELETE FROM verification_tokens WHERE user_id = $1 "
                 "AND substr(identifier, 1, $3) = $2", user_id, f"{kind}:", len(kind) + 1)
-
-
-class SqlWorkspaceStore:
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self.db = db
-        self.clock = clock
-
-    async def create_workspace(self, *, user_id: str, name: str, app_id: str,
-                               is_default: bool = False) -> Workspace:
-        now = self.clock()
-        workspace_id = _new_id()
-        async with self.db.transaction() as tx:
-            row = await tx.fetchrow(
-                "INSERT INTO workspaces (id, app_id, name, created_by, created_at, is_default) "
-                "VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
-                workspace_id, app_id, name, user_id, now, is_default)
-            await tx.execute(
-                "INSERT INTO workspace_members (workspace_id, user_id, role, created_at) "
-                "VALUES ($1, $2, 'owner', $3)", workspace_id, user_id, now)
-        assert row is not None
-        return _workspace(row)
-
-    async def list_workspaces(self, user_id: str, app_id: str) -> list[Workspace]:
-        if not is_uuid(user_id):
-            return []
-        rows = await self.db.fetch(
-            "SELECT w.* FROM workspaces w JOIN workspace_members m ON m.workspace_id = w.id "
-            "WHERE m.user_id = $1 AND w.app_id = $2 AND w.deleted_at IS NULL "
-            "ORDER BY w.is_default DESC, w.created_at DESC, w.id DESC", user_id, app_id)
-        return [_workspace(r) for r in rows]
-
-    async def get_workspace(self, workspace_id: str) -> Workspace | None:
-        if not is_uuid(workspace_id):
-            return None
-        row = await self.db.fetchrow("SELECT * FROM workspaces WHERE id = $1 AND deleted_at IS NULL",
-                                     workspace_id)
-        return _workspace(row) if row else None
-
-    async def get_member_role(self, workspace_id: str, user_id: str) -> str | None:
-        if not (is_uuid(workspace_id) and is_uuid(user_id)):
-            return None
-        role = await self.db.fetchval(
-            "SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2",
-            workspace_id, user_id)
-        return str(role) if role is not None else None
-
-    async def list_members(self, workspace_id: str) -> list[Member]:
-        if not is_uuid(workspace_id):
-            return []
-        rows = await self.db.fetch(
-            "SELECT * FROM workspace_members WHERE workspace_id = $1 ORDER BY created_at ASC, user_id ASC",
-            workspace_id)
-        return [_member(r) for r in rows]
-
-    async def upsert_member(self, workspace_id: str, user_id: str, role: str) -> Member:
-        async with self.db.transaction() as tx:
-            row = await tx.fetchrow(
-                "INSERT INTO workspace_members (workspace_id, user_id, role, created_at) "
-                "VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = "
-                "excluded.role RETURNING *", workspace_id, user_id, role, self.clock())
-        assert row is not None
-        return _member(row)
 
 
 def _idempotency(row: Row) -> IdempotencyRecord:

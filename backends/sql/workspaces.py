@@ -1,0 +1,424 @@
+"""The workspace store (workspaces, members, invites, encrypted settings, runtimes) written once in SQL.
+
+Serialisation of the last-owner rule: every role change and removal first takes ``FOR UPDATE`` on all the
+workspace's member rows (Postgres; rows locked in ``user_id`` order so two changers never deadlock), then
+re-reads the members with a fresh statement — under READ COMMITTED that read sees everything committed by
+whoever held the locks before. SQLite's adapter strips ``FOR UPDATE``: its ``BEGIN IMMEDIATE`` already
+serialises every writer of the file, in this process and others. Invite acceptance locks the invite row and
+also updates it only ``WHERE accepted_at IS NULL``, so of two racing accepts exactly one wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from backends.sql.db import Database, Executor, Row
+from localcore.clock import Clock
+from localcore.store import (
+    INVITE_LOCK_SECONDS,
+    INVITE_LOCK_THRESHOLD,
+    RUNTIME_FIELDS,
+    AcceptedInvite,
+    ConstraintViolation,
+    CreatedInvite,
+    FailedAttempts,
+    Invite,
+    InviteError,
+    Member,
+    MembershipError,
+    MemberWithUser,
+    StoredSetting,
+    Workspace,
+    WorkspaceRuntime,
+    is_uuid,
+    normalize_email,
+)
+
+_INVITE_COLUMNS = ("id, workspace_id, email, token_hash, role, expires_at, accepted_at, created_by, created_at, "
+                   "failed_attempts, locked_until")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RANK = "CASE {0} WHEN 'owner' THEN 2 WHEN 'editor' THEN 1 ELSE 0 END"
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _time(value: Any) -> datetime | None:
+    """A timestamp column whose name does not end in ``_at`` (SQLite hands back epoch microseconds)."""
+    if isinstance(value, int):
+        return _EPOCH + timedelta(microseconds=value)
+    return value if isinstance(value, datetime) else None
+
+
+def workspace_from_row(row: Row) -> Workspace:
+    return Workspace(
+        id=row["id"], app_id=row["app_id"], name=row["name"], created_by=row["created_by"],
+        created_at=row["created_at"], deleted_at=row["deleted_at"], is_default=bool(row["is_default"]),
+    )
+
+
+def member_from_row(row: Row) -> Member:
+    return Member(workspace_id=row["workspace_id"], user_id=row["user_id"], role=row["role"],
+                  created_at=row["created_at"])
+
+
+def _invite(row: Row) -> Invite:
+    return Invite(
+        id=row["id"], workspace_id=row["workspace_id"], email=row["email"], token_hash=row["token_hash"],
+        role=row["role"], expires_at=row["expires_at"], accepted_at=row["accepted_at"],
+        created_by=row["created_by"], created_at=row["created_at"], failed_attempts=int(row["failed_attempts"]),
+        locked_until=_time(row["locked_until"]),
+    )
+
+
+def _setting(row: Row) -> StoredSetting:
+    return StoredSetting(workspace_id=row["workspace_id"], key=row["key"], value=bytes(row["value"]),
+                         key_id=row["key_id"], updated_at=row["updated_at"])
+
+
+def _runtime(row: Row) -> WorkspaceRuntime:
+    return WorkspaceRuntime(workspace_id=row["workspace_id"], updated_at=row["updated_at"],
+                            **{name: row[name] for name in RUNTIME_FIELDS})
+
+
+class SqlWorkspaceStore:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    # ------------------------------------------------------------------ workspaces
+
+    async def create_workspace(self, *, user_id: str, name: str, app_id: str,
+                               is_default: bool = False) -> Workspace:
+        if not is_uuid(user_id):
+            raise ConstraintViolation("foreign_key", "unknown user")
+        now = self.clock()
+        workspace_id = _new_id()
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "INSERT INTO workspaces (id, app_id, name, created_by, created_at, is_default) "
+                "VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+                workspace_id, app_id, name, user_id, now, is_default)
+            await tx.execute(
+                "INSERT INTO workspace_members (workspace_id, user_id, role, created_at) "
+                "VALUES ($1, $2, 'owner', $3)", workspace_id, user_id, now)
+        assert row is not None
+        return workspace_from_row(row)
+
+    async def list_workspaces(self, user_id: str, app_id: str) -> list[Workspace]:
+        if not is_uuid(user_id):
+            return []
+        rows = await self.db.fetch(
+            "SELECT w.* FROM workspaces w JOIN workspace_members m ON m.workspace_id = w.id "
+            "WHERE m.user_id = $1 AND w.app_id = $2 AND w.deleted_at IS NULL "
+            "ORDER BY w.is_default DESC, w.created_at DESC, w.id DESC", user_id, app_id)
+        return [workspace_from_row(r) for r in rows]
+
+    async def get_workspace(self, workspace_id: str) -> Workspace | None:
+        if not is_uuid(workspace_id):
+            return None
+        row = await self.db.fetchrow("SELECT * FROM workspaces WHERE id = $1 AND deleted_at IS NULL",
+                                     workspace_id)
+        return workspace_from_row(row) if row else None
+
+    async def update_workspace(self, workspace_id: str, *, name: str) -> Workspace | None:
+        if not is_uuid(workspace_id):
+            return None
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow("UPDATE workspaces SET name = $2 WHERE id = $1 AND deleted_at IS NULL "
+                                    "RETURNING *", workspace_id, name)
+        return workspace_from_row(row) if row else None
+
+    async def delete_workspace(self, workspace_id: str) -> bool:
+        if not is_uuid(workspace_id):
+            return False
+        async with self.db.transaction() as tx:
+            return await tx.execute("UPDATE workspaces SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL",
+                                    workspace_id, self.clock()) > 0
+
+    async def get_workspaces_where_sole_owner(self, user_id: str) -> list[Workspace]:
+        if not is_uuid(user_id):
+            return []
+        rows = await self.db.fetch(
+            "SELECT w.* FROM workspaces w JOIN workspace_members m ON m.workspace_id = w.id "
+            "WHERE m.user_id = $1 AND m.role = 'owner' AND w.deleted_at IS NULL AND "
+            "(SELECT count(*) FROM workspace_members o WHERE o.workspace_id = w.id AND o.role = 'owner') = 1 "
+            "ORDER BY w.created_at ASC, w.id ASC", user_id)
+        return [workspace_from_row(r) for r in rows]
+
+    # ------------------------------------------------------------------ members
+
+    async def get_member_role(self, workspace_id: str, user_id: str) -> str | None:
+        if not (is_uuid(workspace_id) and is_uuid(user_id)):
+            return None
+        role = await self.db.fetchval(
+            "SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2",
+            workspace_id, user_id)
+        return str(role) if role is not None else None
+
+    async def list_members(self, workspace_id: str) -> list[Member]:
+        if not is_uuid(workspace_id):
+            return []
+        rows = await self.db.fetch(
+            "SELECT * FROM workspace_members WHERE workspace_id = $1 ORDER BY created_at ASC, user_id ASC",
+            workspace_id)
+        return [member_from_row(r) for r in rows]
+
+    async def list_members_with_users(self, workspace_id: str) -> list[MemberWithUser]:
+        if not is_uuid(workspace_id):
+            return []
+        rows = await self.db.fetch(
+            "SELECT m.workspace_id, m.user_id, m.role, m.created_at, u.email, u.name, u.image "
+            "FROM workspace_members m JOIN users u ON u.id = m.user_id WHERE m.workspace_id = $1 "
+            "ORDER BY m.created_at ASC, m.user_id ASC", workspace_id)
+        return [MemberWithUser(member_from_row(r), email=r["email"], name=r["name"], image=r["image"])
+                for r in rows]
+
+    async def upsert_member(self, workspace_id: str, user_id: str, role: str) -> Member:
+        if not (is_uuid(workspace_id) and is_uuid(user_id)):
+            raise ConstraintViolation("foreign_key", "unknown workspace or user")
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "INSERT INTO workspace_members (workspace_id, user_id, role, created_at) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = "
+                "excluded.role RETURNING *", workspace_id, user_id, role, self.clock())
+        assert row is not None
+        return member_from_row(row)
+
+    async def add_member(self, workspace_id: str, user_id: str, role: str) -> Member:
+        if not (is_uuid(workspace_id) and is_uuid(user_id)):
+            raise ConstraintViolation("foreign_key", "unknown workspace or user")
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "INSERT INTO workspace_members (workspace_id, user_id, role, created_at) "
+                "VALUES ($1, $2, $3, $4) RETURNING *", workspace_id, user_id, role, self.clock())
+        assert row is not None
+        return member_from_row(row)
+
+    async def _locked_roles(self, tx: Executor, workspace_id: str) -> dict[str, str]:
+        """Lock every member row of the workspace, then read the roles as they are now."""
+        await tx.fetch("SELECT user_id FROM workspace_members WHERE workspace_id = $1 ORDER BY user_id "
+                       "FOR UPDATE", workspace_id)
+        rows = await tx.fetch("SELECT user_id, role FROM workspace_members WHERE workspace_id = $1", workspace_id)
+        return {r["user_id"]: r["role"] for r in rows}
+
+    async def update_member_role(self, workspace_id: str, user_id: str, role: str, *,
+                                 actor_id: str | None = None) -> Member:
+        if not (is_uuid(workspace_id) and is_uuid(user_id)):
+            raise MembershipError("not_member")
+        async with self.db.transaction() as tx:
+            roles = await self._locked_roles(tx, workspace_id)
+            if actor_id is not None and roles.get(actor_id) != "owner":
+                raise MembershipError("forbidden")
+            current = roles.get(user_id)
+            if current is None:
+                raise MembershipError("not_member")
+            owners = sum(1 for r in roles.values() if r == "owner")
+            if current == "owner" and role != "owner" and owners <= 1:
+                raise MembershipError("last_owner")
+            row = await tx.fetchrow("UPDATE workspace_members SET role = $3 WHERE workspace_id = $1 "
+                                    "AND user_id = $2 RETURNING *", workspace_id, user_id, role)
+        assert row is not None
+        return member_from_row(row)
+
+    async def remove_member(self, workspace_id: str, user_id: str, *, actor_id: str | None = None) -> None:
+        if not (is_uuid(workspace_id) and is_uuid(user_id)):
+            raise MembershipError("not_member")
+        async with self.db.transaction() as tx:
+            roles = await self._locked_roles(tx, workspace_id)
+            if actor_id is not None and actor_id != user_id and roles.get(actor_id) != "owner":
+                raise MembershipError("forbidden")
+            current = roles.get(user_id)
+            if current is None:
+                raise MembershipError("not_member")
+            if current == "owner" and sum(1 for r in roles.values() if r == "owner") <= 1:
+                raise MembershipError("last_owner")
+            await tx.execute("DELETE FROM workspace_members WHERE workspace_id = $1 AND user_id = $2",
+                             workspace_id, user_id)
+
+    # ------------------------------------------------------------------ invites
+
+    async def create_invite(self, workspace_id: str, *, email: str, role: str, invited_by: str | None,
+                            ttl_days: int = 7) -> CreatedInvite:
+        if not is_uuid(workspace_id) or (invited_by is not None and not is_uuid(invited_by)):
+            raise ConstraintViolation("foreign_key", "unknown workspace or inviter")
+        raw_token = secrets.token_urlsafe(32)
+        token_hash = hashlib.sha256(raw_token.encode()).hexdigest()
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "INSERT INTO workspace_invites (id, workspace_id, email, token_hash, role, expires_at, "
+                "created_by, created_at, failed_attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) "
+                f"RETURNING {_INVITE_COLUMNS}",
+                _new_id(), workspace_id, normalize_email(email), token_hash, role,
+                now + timedelta(days=ttl_days), invited_by, now)
+        assert row is not None
+        return CreatedInvite(_invite(row), raw_token)
+
+    async def list_invites(self, workspace_id: str) -> list[Invite]:
+        if not is_uuid(workspace_id):
+            return []
+        rows = await self.db.fetch(f"SELECT {_INVITE_COLUMNS} FROM workspace_invites WHERE workspace_id = $1 "
+                                   "ORDER BY created_at ASC, id ASC", workspace_id)
+        return [_invite(r) for r in rows]
+
+    async def get_invite(self, workspace_id: str, invite_id: str) -> Invite | None:
+        if not (is_uuid(workspace_id) and is_uuid(invite_id)):
+            return None
+        row = await self.db.fetchrow(f"SELECT {_INVITE_COLUMNS} FROM workspace_invites WHERE id = $1 "
+                                     "AND workspace_id = $2", invite_id, workspace_id)
+        return _invite(row) if row else None
+
+    async def get_invite_by_token_hash(self, token_hash: str) -> Invite | None:
+        row = await self.db.fetchrow(f"SELECT {_INVITE_COLUMNS} FROM workspace_invites WHERE token_hash = $1",
+                                     token_hash)
+        return _invite(row) if row else None
+
+    async def revoke_invite(self, workspace_id: str, invite_id: str) -> bool:
+        if not (is_uuid(workspace_id) and is_uuid(invite_id)):
+            return False
+        async with self.db.transaction() as tx:
+            return await tx.execute("DELETE FROM workspace_invites WHERE id = $1 AND workspace_id = $2",
+                                    invite_id, workspace_id) > 0
+
+    async def accept_invite(self, workspace_id: str, invite_id: str, user_id: str) -> AcceptedInvite:
+        if not (is_uuid(workspace_id) and is_uuid(invite_id)):
+            raise InviteError("invite_not_found")
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "SELECT i.accepted_at, i.expires_at, i.email, i.role, w.deleted_at AS workspace_deleted_at "
+                "FROM workspace_invites i JOIN workspaces w ON w.id = i.workspace_id "
+                "WHERE i.id = $1 AND i.workspace_id = $2 FOR UPDATE OF i", invite_id, workspace_id)
+            if row is None or row["workspace_deleted_at"] is not None:
+                raise InviteError("invite_not_found")
+            if row["accepted_at"] is not None:
+                raise InviteError("invite_already_accepted")
+            if row["expires_at"] <= now:
+                raise InviteError("invite_expired")
+            email = await tx.fetchval("SELECT email FROM users WHERE id = $1", user_id) if is_uuid(user_id) else None
+            if email is None or normalize_email(email) != normalize_email(row["email"]):
+                raise InviteError("invite_email_mismatch")
+            accepted = await tx.fetchrow(
+                f"UPDATE workspace_invites SET accepted_at = $2 WHERE id = $1 AND accepted_at IS NULL "
+                f"RETURNING {_INVITE_COLUMNS}", invite_id, now)
+            if accepted is None:
+                raise InviteError("invite_already_accepted")
+            member = await tx.fetchrow(
+                "INSERT INTO workspace_members (workspace_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = CASE WHEN "
+                f"{_RANK.format('excluded.role')} > {_RANK.format('workspace_members.role')} "
+                "THEN excluded.role ELSE workspace_members.role END RETURNING *",
+                workspace_id, user_id, row["role"], now)
+        assert member is not None
+        return AcceptedInvite(_invite(accepted), member_from_row(member))
+
+    async def increment_invite_failed_attempts(self, invite_id: str) -> FailedAttempts:
+        if not is_uuid(invite_id):
+            return FailedAttempts(0, None)
+        lock_until = self.clock() + timedelta(seconds=INVITE_LOCK_SECONDS)
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "UPDATE workspace_invites SET failed_attempts = failed_attempts + 1, locked_until = CASE "
+                "WHEN failed_attempts + 1 >= $2 THEN $3 ELSE locked_until END WHERE id = $1 "
+                "RETURNING failed_attempts, locked_until", invite_id, INVITE_LOCK_THRESHOLD, lock_until)
+        if row is None:
+            return FailedAttempts(0, None)
+        return FailedAttempts(int(row["failed_attempts"]), _time(row["locked_until"]))
+
+    async def reset_invite_failed_attempts(self, invite_id: str) -> None:
+        if not is_uuid(invite_id):
+            return
+        async with self.db.transaction() as tx:
+            await tx.execute("UPDATE workspace_invites SET failed_attempts = 0, locked_until = NULL WHERE id = $1",
+                             invite_id)
+
+    # ------------------------------------------------------------------ encrypted settings
+
+    async def list_workspace_settings(self, workspace_id: str) -> list[StoredSetting]:
+        if not is_uuid(workspace_id):
+            return []
+        rows = await self.db.fetch("SELECT workspace_id, key, value, key_id, updated_at FROM workspace_settings "
+                                   "WHERE workspace_id = $1", workspace_id)
+        # Sorted here, not in SQL: Postgres collations differ from SQLite's byte order.
+        return sorted((_setting(r) for r in rows), key=lambda s: s.key)
+
+    async def get_workspace_setting(self, workspace_id: str, key: str) -> StoredSetting | None:
+        if not is_uuid(workspace_id):
+            return None
+        row = await self.db.fetchrow("SELECT workspace_id, key, value, key_id, updated_at FROM workspace_settings "
+                                     "WHERE workspace_id = $1 AND key = $2", workspace_id, key)
+        return _setting(row) if row else None
+
+    async def put_workspace_settings(self, workspace_id: str, values: dict[str, tuple[bytes, str]]) -> None:
+        if not is_uuid(workspace_id):
+            raise ConstraintViolation("foreign_key", "unknown workspace")
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            for key, (value, key_id) in values.items():
+                await tx.execute(
+                    "INSERT INTO workspace_settings (workspace_id, key, value, key_id, updated_at) "
+                    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace_id, key) DO UPDATE SET "
+                    "value = excluded.value, key_id = excluded.key_id, updated_at = excluded.updated_at",
+                    workspace_id, key, value, key_id, now)
+
+    async def list_all_workspace_settings(self) -> list[StoredSetting]:
+        rows = await self.db.fetch("SELECT workspace_id, key, value, key_id, updated_at FROM workspace_settings")
+        return sorted((_setting(r) for r in rows), key=lambda s: (s.workspace_id, s.key))
+
+    async def replace_workspace_setting(self, workspace_id: str, key: str, *, expected: bytes, value: bytes,
+                                        key_id: str) -> bool:
+        if not is_uuid(workspace_id):
+            return False
+        async with self.db.transaction() as tx:
+            return await tx.execute(
+                "UPDATE workspace_settings SET value = $3, key_id = $4 WHERE workspace_id = $1 AND key = $2 "
+                "AND value = $5", workspace_id, key, value, key_id, expected) > 0
+
+    # ------------------------------------------------------------------ runtime
+
+    async def get_workspace_runtime(self, workspace_id: str) -> WorkspaceRuntime | None:
+        if not is_uuid(workspace_id):
+            return None
+        row = await self.db.fetchrow(
+            "SELECT r.*, w.id AS live_id FROM workspaces w LEFT JOIN workspace_runtimes r "
+            "ON r.workspace_id = w.id WHERE w.id = $1 AND w.deleted_at IS NULL", workspace_id)
+        if row is None:
+            return None
+        if row["workspace_id"] is not None:
+            return _runtime(row)
+        async with self.db.transaction() as tx:
+            if not await self._ensure_runtime(tx, workspace_id):
+                return None
+            created = await tx.fetchrow("SELECT * FROM workspace_runtimes WHERE workspace_id = $1", workspace_id)
+        assert created is not None
+        return _runtime(created)
+
+    async def _ensure_runtime(self, tx: Executor, workspace_id: str) -> bool:
+        """Insert the default ``ready`` row if missing; False if the workspace is missing or deleted."""
+        if not await tx.fetchval("SELECT 1 FROM workspaces WHERE id = $1 AND deleted_at IS NULL", workspace_id):
+            return False
+        await tx.execute("INSERT INTO workspace_runtimes (workspace_id, state, updated_at) VALUES ($1, 'ready', $2) "
+                         "ON CONFLICT (workspace_id) DO NOTHING", workspace_id, self.clock())
+        return True
+
+    async def put_workspace_runtime(self, workspace_id: str, changes: dict[str, Any]) -> WorkspaceRuntime:
+        unknown = set(changes) - set(RUNTIME_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown runtime fields: {sorted(unknown)}")
+        if not is_uuid(workspace_id):
+            raise LookupError(f"Workspace {workspace_id} not found")
+        names = list(changes)
+        sets = ", ".join(["updated_at = $2", *(f"{name} = ${i}" for i, name in enumerate(names, start=3))])
+        async with self.db.transaction() as tx:
+            if not await self._ensure_runtime(tx, workspace_id):
+                raise LookupError(f"Workspace {workspace_id} not found")
+            row = await tx.fetchrow(f"UPDATE workspace_runtimes SET {sets} WHERE workspace_id = $1 RETURNING *",
+                                    workspace_id, self.clock(), *(changes[n] for n in names))
+        assert row is not None
+        return _runtime(row)
