@@ -5,9 +5,9 @@
 lifecycle (password pool warm-up, background mail drained on shutdown).
 
 Module map: ``passwords`` (argon2id, legacy scrypt, strength), ``tokens`` (random tokens, hashes,
-signatures), ``sessions`` (issue/resolve/slide), ``cookies`` (the session cookie), ``service`` (the flows),
-``signup`` (post-sign-up hook and the invite seam), ``oauth`` (Google), ``bootstrap``, ``me``, and the
-``routes*`` modules (HTTP only).
+signatures), ``sessions`` (issue/resolve/slide), ``cookies`` (the session cookie), ``service`` (the
+sign-in flows), ``account`` (a signed-in user's own changes), ``signup`` (post-sign-up hook and the invite
+seam), ``oauth`` (Google), ``bootstrap``, ``me``, and the ``routes*`` modules (HTTP only).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from localcore.appkeys import BACKEND, CLOCK, CONFIG, MAILER
+from localcore.auth.account import AccountService
 from localcore.auth.bootstrap import setup_bootstrap_routes
 from localcore.auth.cookies import SessionCookies
-from localcore.auth.keys import AUTH_SERVICE, GOOGLE_OAUTH, SESSION_COOKIES
+from localcore.auth.keys import ACCOUNT_SERVICE, AUTH_SERVICE, GOOGLE_OAUTH, SESSION_COOKIES
 from localcore.auth.me import setup_me_routes
 from localcore.auth.oauth import GoogleOAuth
 from localcore.auth.passwords import PasswordHasher
@@ -45,6 +46,7 @@ def setup_auth(app: web.Application, catalog: RouteCatalog, *, hasher: PasswordH
     cookies = SessionCookies(config, manager)
     google = GoogleOAuth(service, config)
     app[AUTH_SERVICE] = service
+    app[ACCOUNT_SERVICE] = AccountService(service)
     app[SESSION_COOKIES] = cookies
     app[GOOGLE_OAUTH] = google
     app[SESSION_RESOLVER] = cookies.resolve

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from localcore.auth.account import AccountService
 from localcore.auth.cookies import SessionCookies
 from localcore.auth.oauth import GoogleOAuth
 from localcore.auth.service import AuthService
 
 AUTH_SERVICE = web.AppKey("localcore.auth.service", AuthService)
+ACCOUNT_SERVICE = web.AppKey("localcore.auth.account", AccountService)
 SESSION_COOKIES = web.AppKey("localcore.auth.cookies", SessionCookies)
 GOOGLE_OAUTH = web.AppKey("localcore.auth.google", GoogleOAuth)

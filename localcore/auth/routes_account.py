@@ -13,7 +13,7 @@ from aiohttp import web
 from localcore.auth import models as m
 from localcore.auth.context import body_of, client_of, identity_of
 from localcore.auth.errors import auth_error
-from localcore.auth.keys import AUTH_SERVICE, SESSION_COOKIES
+from localcore.auth.keys import ACCOUNT_SERVICE, SESSION_COOKIES
 from localcore.auth.views import json_response, session_json, user_json
 from localcore.http.identity import forget_identity
 from localcore.http.openapi import RouteCatalog
@@ -24,7 +24,7 @@ TAG = "auth"
 async def change_password(request: web.Request) -> web.Response:
     identity = await identity_of(request)
     body = await body_of(request, m.ChangePasswordBody)
-    replacement = await request.app[AUTH_SERVICE].change_password(
+    replacement = await request.app[ACCOUNT_SERVICE].change_password(
         identity.user, current_password=body.currentPassword, new_password=body.newPassword,
         revoke_other_sessions=bool(body.revokeOtherSessions), client=client_of(request))
     token = None
@@ -38,14 +38,14 @@ async def change_password(request: web.Request) -> web.Response:
 async def set_password(request: web.Request) -> web.Response:
     identity = await identity_of(request)
     body = await body_of(request, m.SetPasswordBody)
-    await request.app[AUTH_SERVICE].set_password(identity.user, new_password=body.newPassword)
+    await request.app[ACCOUNT_SERVICE].set_password(identity.user, new_password=body.newPassword)
     return json_response({"status": True})
 
 
 async def change_email(request: web.Request) -> web.Response:
     identity = await identity_of(request)
     body = await body_of(request, m.ChangeEmailBody)
-    await request.app[AUTH_SERVICE].change_email(identity.user, new_email=body.newEmail,
+    await request.app[ACCOUNT_SERVICE].change_email(identity.user, new_email=body.newEmail,
                                                  callback_url=body.callbackURL)
     forget_identity(request)
     return json_response({"status": True})
@@ -59,7 +59,7 @@ async def update_user(request: web.Request) -> web.Response:
         raise auth_error("EMAIL_CAN_NOT_BE_UPDATED")
     if not given & {"name", "image"}:
         raise auth_error("NO_FIELDS_TO_UPDATE")
-    await request.app[AUTH_SERVICE].update_user(
+    await request.app[ACCOUNT_SERVICE].update_user(
         identity.user, name=body.name, image=body.image, clear_image="image" in given and body.image is None)
     forget_identity(request)
     return json_response({"status": True})
@@ -67,14 +67,14 @@ async def update_user(request: web.Request) -> web.Response:
 
 async def list_sessions(request: web.Request) -> web.Response:
     identity = await identity_of(request)
-    sessions = await request.app[AUTH_SERVICE].list_sessions(identity.user)
+    sessions = await request.app[ACCOUNT_SERVICE].list_sessions(identity.user)
     return json_response([session_json(s) for s in sessions])
 
 
 async def revoke_session(request: web.Request) -> web.Response:
     identity = await identity_of(request)
     body = await body_of(request, m.RevokeSessionBody)
-    revoked = await request.app[AUTH_SERVICE].revoke_session(identity.user, body.token)
+    revoked = await request.app[ACCOUNT_SERVICE].revoke_session(identity.user, body.token)
     if revoked == identity.token_hash:
         request.app[SESSION_COOKIES].clear(request)
         forget_identity(request)
@@ -83,7 +83,7 @@ async def revoke_session(request: web.Request) -> web.Response:
 
 async def revoke_sessions(request: web.Request) -> web.Response:
     identity = await identity_of(request)
-    await request.app[AUTH_SERVICE].revoke_sessions(identity.user)
+    await request.app[ACCOUNT_SERVICE].revoke_sessions(identity.user)
     request.app[SESSION_COOKIES].clear(request)
     forget_identity(request)
     return json_response({"status": True})
@@ -91,7 +91,7 @@ async def revoke_sessions(request: web.Request) -> web.Response:
 
 async def revoke_other_sessions(request: web.Request) -> web.Response:
     identity = await identity_of(request)
-    await request.app[AUTH_SERVICE].revoke_sessions(identity.user, keep_token_hash=identity.token_hash)
+    await request.app[ACCOUNT_SERVICE].revoke_sessions(identity.user, keep_token_hash=identity.token_hash)
     return json_response({"status": True})
 
 

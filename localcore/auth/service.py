@@ -28,7 +28,7 @@ from localcore.auth.urls import check_target, link
 from localcore.clock import Clock
 from localcore.config import Config
 from localcore.mail import Mailer
-from localcore.store import Backend, DuplicateEmail, OneTimeToken, Session, User, is_uuid, normalize_email
+from localcore.store import Backend, DuplicateEmail, OneTimeToken, User, normalize_email
 
 log = logging.getLogger("localcore.auth")
 
@@ -177,7 +177,7 @@ class AuthService:
         except DuplicateEmail:
             raise auth_error("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL") from None
         if self.mailer.enabled:
-            self.background(self._send_verification(user, callback_url or "/"), "verification mail")
+            self.background(self.send_verification_to(user, callback_url or "/"), "verification mail")
         issued = await self.sessions.issue(user.id, remember=remember, ip_address=client.ip_address,
                                            user_agent=client.user_agent)
         log.info("auth: user %s signed up", user.id)
@@ -211,8 +211,9 @@ class AuthService:
 
     # ------------------------------------------------------------------ email verification
 
-    async def _send_verification(self, user: User, callback_url: str,
-                                 data: dict[str, Any] | None = None) -> None:
+    async def send_verification_to(self, user: User, callback_url: str,
+                                   data: dict[str, Any] | None = None) -> None:
+        """Replace the user's verification link with a new one and mail it."""
         await self.backend.tokens.delete_tokens_for_user(user.id, kind=VERIFY_EMAIL)
         ttl = self.config.auth.verification_ttl_seconds
         token = await self.issue_token(VERIFY_EMAIL, data or {"userId": user.id, "email": user.email}, ttl)
@@ -231,14 +232,14 @@ class AuthService:
                 raise auth_error("EMAIL_MISMATCH")
             if session_user.email_verified:
                 raise auth_error("EMAIL_ALREADY_VERIFIED")
-            self.background(self._send_verification(session_user, callback_url or "/"), "verification mail")
+            self.background(self.send_verification_to(session_user, callback_url or "/"), "verification mail")
             return
         self.background(self._resend_if_unverified(email, callback_url or "/"), "verification mail")
 
     async def _resend_if_unverified(self, email: str, callback_url: str) -> None:
         user = await self.backend.users.get_user_by_email(email)
         if user is not None and not user.email_verified:
-            await self._send_verification(user, callback_url)
+            await self.send_verification_to(user, callback_url)
 
     async def verify_email(self, token: str) -> User:
         """Consume a verification token; ``TOKEN_EXPIRED``/``INVALID_TOKEN`` (401) otherwise."""
@@ -339,81 +340,3 @@ class AuthService:
         issued = await self.sessions.issue(user.id, ip_address=client.ip_address, user_agent=client.user_agent)
         log.info("auth: user %s signed in with a magic link", user.id)
         return SignedIn(user, issued, is_new_user=is_new)
-
-    # ------------------------------------------------------------------ signed-in account management
-
-    async def change_password(self, user: User, *, current_password: str, new_password: str,
-                              revoke_other_sessions: bool, client: ClientInfo) -> IssuedSession | None:
-        """Returns the replacement session when every session was revoked (the caller's included)."""
-        self.check_length(new_password)
-        credential = await self.backend.users.get_credential(user.id)
-        if credential is None or not credential.password_hash:
-            raise auth_error("CREDENTIAL_ACCOUNT_NOT_FOUND")
-        if len(current_password) > MAX_LENGTH or not (
-                await self.hasher.verify(credential.password_hash, current_password)).ok:
-            raise auth_error("INVALID_PASSWORD")
-        password_hash = await self.hash_new_password(new_password, email=user.email, name=user.name)
-        await self.backend.users.set_password_hash(user.id, password_hash)
-        log.info("auth: user %s changed their password", user.id)
-        if not revoke_other_sessions:
-            return None
-        await self.sessions.revoke_all(user.id)
-        return await self.sessions.issue(user.id, ip_address=client.ip_address, user_agent=client.user_agent)
-
-    async def set_password(self, user: User, *, new_password: str) -> None:
-        """Give a password to an account that has none (Google, magic link or the desktop owner)."""
-        self.check_length(new_password)
-        credential = await self.backend.users.get_credential(user.id)
-        if credential is not None and credential.password_hash:
-            raise auth_error("USER_ALREADY_HAS_PASSWORD")
-        password_hash = await self.hash_new_password(new_password, email=user.email, name=user.name)
-        await self.backend.users.set_password_hash(user.id, password_hash)
-        log.info("auth: user %s set a password", user.id)
-
-    async def change_email(self, user: User, *, new_email: str, callback_url: str | None) -> None:
-        """Change an UNVERIFIED address (a typo at sign-up, the desktop owner's placeholder); the new
-        address is unverified and gets a verification link. A verified address is refused here: moving
-        it would need a confirmation from the old mailbox, which localcore does not implement."""
-        self.check_target(callback_url, "INVALID_CALLBACK_URL")
-        email = self.check_email(new_email)
-        if email == user.email:
-            raise auth_error("EMAIL_IS_THE_SAME")
-        if user.email_verified:
-            raise auth_error("EMAIL_CHANGE_NOT_ALLOWED")
-        try:
-            updated = await self.backend.users.update_user(user.id, email=email, email_verified=False)
-        except DuplicateEmail:
-            raise auth_error("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL") from None
-        if updated is None:
-            raise auth_error("UNAUTHORIZED")
-        log.info("auth: user %s changed their email", user.id)
-        if self.mailer.enabled:
-            self.background(self._send_verification(updated, callback_url or "/"), "verification mail")
-
-    async def update_user(self, user: User, *, name: str | None, image: str | None, clear_image: bool) -> User:
-        updated = await self.backend.users.update_user(user.id, name=name, image=image, clear_image=clear_image)
-        if updated is None:
-            raise auth_error("UNAUTHORIZED")
-        return updated
-
-    async def list_sessions(self, user: User) -> list[Session]:
-        return await self.sessions.active(user.id)
-
-    async def revoke_session(self, user: User, token_or_id: str) -> str | None:
-        """Revoke one of the user's sessions, named by its token or (the shell's choice) its id. Returns
-        the revoked session's token hash, or None when nothing of the user's matched."""
-        if is_uuid(token_or_id):
-            for session in await self.backend.sessions.list_sessions(user.id):
-                if session.id == token_or_id:
-                    await self.sessions.revoke(session.token_hash)
-                    return session.token_hash
-            return None
-        token_hash = hash_token(token_or_id)
-        found = await self.backend.sessions.get_session(token_hash)
-        if found is None or found[0].user_id != user.id:
-            return None
-        await self.sessions.revoke(token_hash)
-        return token_hash
-
-    async def revoke_sessions(self, user: User, *, keep_token_hash: str | None = None) -> int:
-        return await self.sessions.revoke_all(user.id, keep_token_hash=keep_token_hash)
