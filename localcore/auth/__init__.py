@@ -12,6 +12,9 @@ seam), ``oauth`` (Google), ``bootstrap``, ``me``, and the ``routes*`` modules (H
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -32,6 +35,9 @@ from localcore.auth.sessions import SessionManager
 from localcore.auth.signup import InviteAcceptor, InviteOutcome
 from localcore.http.identity import SESSION_RESOLVER
 from localcore.http.openapi import RouteCatalog
+
+log = logging.getLogger("localcore.auth")
+SWEEP_INTERVAL_SECONDS = 6 * 3600
 
 __all__ = ["AUTH_SERVICE", "InviteAcceptor", "InviteOutcome", "set_invite_acceptor", "setup_auth"]
 
@@ -54,7 +60,11 @@ def setup_auth(app: web.Application, catalog: RouteCatalog, *, hasher: PasswordH
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await hasher.warm_up()
+        sweeper = asyncio.get_running_loop().create_task(_sweep_expired_sessions(manager))
         yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await service.drain()
         await google.close()
         hasher.close()
@@ -65,6 +75,19 @@ def setup_auth(app: web.Application, catalog: RouteCatalog, *, hasher: PasswordH
     setup_social_routes(app, catalog)
     setup_bootstrap_routes(app, catalog)
     setup_me_routes(app, catalog)
+
+
+async def _sweep_expired_sessions(manager: SessionManager, interval: float = SWEEP_INTERVAL_SECONDS) -> None:
+    """Housekeeping: expired sessions already read as signed out; this only keeps the table small."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            removed = await manager.store.delete_expired_sessions(manager.clock())
+        except Exception as exc:  # noqa: BLE001 - housekeeping must never stop the server
+            log.warning("auth: sweeping expired sessions failed (%s)", type(exc).__name__)
+        else:
+            if removed:
+                log.info("auth: swept %d expired session(s)", removed)
 
 
 def set_invite_acceptor(app: web.Application, acceptor: InviteAcceptor) -> None:

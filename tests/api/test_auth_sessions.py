@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from localcore.auth.tokens import hash_token
 from localcore.store import Backend
@@ -179,3 +180,23 @@ async def test_session_ttl_is_configurable(make_client: ClientFactory) -> None:
         "name": "A", "email": "ada@example.com", "password": STRONG_PASSWORD})
     assert "Max-Age=3600" in response.headers["Set-Cookie"]
     assert await _expiry_of(client) == "2026-01-01T13:00:00.000Z"
+
+
+async def test_expired_sessions_are_swept_in_the_background(app_client: AuthClient) -> None:
+    from localcore.auth import _sweep_expired_sessions
+    from localcore.auth.sessions import SessionManager
+
+    user = (await app_client.sign_up())["user"]
+    app_client.clock.advance(days=31)
+    manager = SessionManager(app_client.backend.sessions, app_client.clock, 2_592_000)
+    sweeper = asyncio.create_task(_sweep_expired_sessions(manager, interval=0.01))
+    try:
+        for _ in range(200):
+            if not await app_client.backend.sessions.list_sessions(user["id"]):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+    assert await app_client.backend.sessions.list_sessions(user["id"]) == []
