@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -103,35 +100,6 @@ async def test_settings_are_derived_until_written_then_overlaid_per_app(backend:
 # ----------------------------------------------------------------------------- deletion cascade
 
 
-async def _insert_invite(backend: Backend, workspace_id: str, created_by: str, *, accepted: bool,
-                         clock: ManualClock) -> str:
-    """WorkspaceStore has no invite methods yet (they arrive with the workspaces feature): write the row."""
-    invite_id = str(uuid.uuid4())
-    row: dict[str, Any] = {
-        "id": invite_id, "workspace_id": workspace_id, "email": "guest@example.com",
-        "token_hash": hashlib.sha256(invite_id.encode()).hexdigest(), "role": "viewer",
-        "expires_at": clock() + timedelta(days=7), "accepted_at": clock() if accepted else None,
-        "created_by": created_by, "created_at": clock(), "failed_attempts": 0, "locked_until": None}
-    if backend.kind == "memory":
-        backend.state.invites[invite_id] = row  # type: ignore[attr-defined]
-    else:
-        columns = ", ".join(row)
-        placeholders = ", ".join(f"${i}" for i in range(1, len(row) + 1))
-        await backend.db.execute(  # type: ignore[attr-defined]
-            f"INSERT INTO workspace_invites ({columns}) VALUES ({placeholders})", *row.values())
-    return invite_id
-
-
-async def _invite_creator(backend: Backend, invite_id: str) -> tuple[bool, str | None]:
-    """(exists, created_by) of an invite row."""
-    if backend.kind == "memory":
-        invite = backend.state.invites.get(invite_id)  # type: ignore[attr-defined]
-        return (invite is not None, invite["created_by"] if invite else None)
-    row = await backend.db.fetchrow(  # type: ignore[attr-defined]
-        "SELECT created_by FROM workspace_invites WHERE id = $1", invite_id)
-    return (row is not None, row["created_by"] if row else None)
-
-
 async def test_deleting_an_unknown_user_is_false(backend: Backend) -> None:
     assert await backend.users.delete_user_completely(UNKNOWN) is False
     assert await backend.users.delete_user_completely("not-a-uuid") is False
@@ -150,9 +118,11 @@ async def test_deletion_removes_everything_that_hangs_off_the_user(backend: Back
     await backend.metering.grant_once(bob.id, "signup_grant", 1_000_000)
     shared = await ws.create_workspace(user_id=bob.id, name="Shared", app_id="app")
     await ws.upsert_member(shared.id, ada.id, "editor")
-    pending = await _insert_invite(backend, shared.id, ada.id, accepted=False, clock=clock)
-    accepted = await _insert_invite(backend, shared.id, ada.id, accepted=True, clock=clock)
-    bobs = await _insert_invite(backend, shared.id, bob.id, accepted=False, clock=clock)
+    guest = await users.create_user(email="guest@example.com")
+    pending = (await ws.create_invite(shared.id, email="later@example.com", role="viewer", invited_by=ada.id)).invite
+    accepted = (await ws.create_invite(shared.id, email="guest@example.com", role="viewer", invited_by=ada.id)).invite
+    await ws.accept_invite(shared.id, accepted.id, guest.id)
+    bobs = (await ws.create_invite(shared.id, email="other@example.com", role="viewer", invited_by=bob.id)).invite
 
     assert await users.delete_user_completely(ada.id) is True
 
@@ -166,9 +136,11 @@ async def test_deletion_removes_everything_that_hangs_off_the_user(backend: Back
     assert (await backend.metering.get_balance(bob.id)).granted_micros == 1_000_000
     assert await ws.get_member_role(shared.id, ada.id) is None
     assert await ws.get_member_role(shared.id, bob.id) == "owner"
-    assert await _invite_creator(backend, pending) == (False, None)
-    assert await _invite_creator(backend, accepted) == (True, None)
-    assert await _invite_creator(backend, bobs) == (True, bob.id)
+    assert await ws.get_invite(shared.id, pending.id) is None
+    kept = await ws.get_invite(shared.id, accepted.id)
+    assert kept is not None and kept.created_by is None and kept.accepted_at is not None
+    bobs_invite = await ws.get_invite(shared.id, bobs.id)
+    assert bobs_invite is not None and bobs_invite.created_by == bob.id
     assert await users.get_user(bob.id) is not None
 
 
