@@ -100,10 +100,9 @@ async def test_sessions_go_with_their_user(backend: Backend, clock: ManualClock)
     assert await backend.sessions.list_sessions(user.id) == []
 
 
+@pytest.mark.shared_storage  # not memory: its state lives inside one process
 async def test_a_second_process_sees_revocations_at_once(backend: Backend, backend_url: str,
                                                          clock: ManualClock) -> None:
-    if backend.kind == "memory":
-        pytest.skip("a memory backend lives in one process")
     from backends import open_backend
 
     user = await _user(backend)

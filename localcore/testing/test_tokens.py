@@ -79,10 +79,9 @@ async def test_concurrent_consumers_have_exactly_one_winner(backend: Backend, cl
         assert len(winners) == 1 and winners[0].data == {"r": round_}
 
 
+@pytest.mark.shared_storage  # not memory: its state lives inside one process
 async def test_concurrent_consumers_in_two_processes_have_exactly_one_winner(
         backend: Backend, backend_url: str, clock: ManualClock) -> None:
-    if backend.kind == "memory":
-        pytest.skip("a memory backend lives in one process")
     from backends import open_backend
 
     other = await open_backend(backend_url, clock=clock)
