@@ -11,6 +11,7 @@ about as much as a bare handler. Every read sees the latest committed data of ev
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import re
@@ -50,16 +51,26 @@ def _param(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=512)
+def _columns(description: tuple[tuple[Any, ...], ...]) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """Column names and the positions of timestamp (``*_at``) columns, computed once per query shape."""
+    names = tuple(d[0] for d in description)
+    return names, tuple(i for i, name in enumerate(names) if name.endswith("_at"))
+
+
 def _row_factory(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for (name, *_), value in zip(cursor.description, row, strict=True):
-        if value is not None and name.endswith("_at") and isinstance(value, int):
-            value = from_micros(value)
-        out[name] = value
+    names, stamps = _columns(cursor.description)
+    out = dict(zip(names, row, strict=True))
+    for index in stamps:
+        value = row[index]
+        if isinstance(value, int):
+            out[names[index]] = from_micros(value)
     return out
 
 
+@functools.lru_cache(maxsize=1024)
 def _translate(sql: str) -> str:
+    """Postgres-style SQL → SQLite (cached: the statements are constants)."""
     return _FOR_UPDATE.sub("", _PLACEHOLDER.sub(r"?\1", sql))
 
 
