@@ -16,7 +16,7 @@ import sys
 import tempfile
 import urllib.request
 
-from harness import ROOT, Result, free_port, load, localcore_command, server
+from harness import LAST_PID, ROOT, Result, free_port, load, localcore_command, rss_mb, server
 
 UPSTREAM_RPS = 490.0
 
@@ -40,8 +40,10 @@ def measure(name: str, database_url: str | None, args: argparse.Namespace) -> Re
             extra += ["--workers", str(args.workers)]
         with server(localcore_command(port, data_dir, *extra), port, env=env) as url:
             cookie = sign_up(url)
-            return load(name, url + "/api/v1/me", seconds=args.seconds, connections=args.connections,
-                        headers={"Cookie": cookie})
+            result = load(name, url + "/api/v1/me", seconds=args.seconds, connections=args.connections,
+                          headers={"Cookie": cookie})
+            result.name += f" [RSS after load {rss_mb(LAST_PID[0]):.0f} MiB]"
+            return result
 
 
 def main() -> None:

@@ -55,6 +55,24 @@ def wait_healthy(url: str, timeout: float = 30.0) -> float:
             time.sleep(0.02)
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (``--workers``), in MiB, from /proc."""
+    total = 0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    for one in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total / 1024
+
+
+LAST_PID: list[int] = []
+
+
 @contextlib.contextmanager
 def server(command: Sequence[str], port: int, env: dict[str, str] | None = None,
            health: str = "/health") -> Iterator[str]:
@@ -62,6 +80,7 @@ def server(command: Sequence[str], port: int, env: dict[str, str] | None = None,
     full_env = {**os.environ, "LOCALCORE_KEYRING": "null", "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.Popen(list(command), env=full_env, cwd=tempfile.gettempdir(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    LAST_PID[:] = [proc.pid]
     try:
         wait_healthy(base + health)
         yield base
