@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from e2e_support import WORKSPACE_URL, api_json, sign_up, wait_for_mail
+from e2e_support import WORKSPACE_URL, api_json, session_user, sign_in, sign_up, wait_for_mail
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
@@ -197,3 +197,19 @@ def test_buying_credits_through_the_offline_dev_checkout(page: Page) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("Credits")
     entries = api_json(page, "/api/credits/history?limit=20")["entries"]
     expect(page.get_by_role("table").get_by_role("row")).to_have_count(len(entries) + 1)  # + the header
+
+
+def test_deleting_the_account_signs_out_and_the_old_session_is_gone(page: Page) -> None:
+    sign_up(page, "leaving@example.com")
+    page.goto("/me#danger-zone")
+    page.get_by_role("button", name="Delete account").click()
+    dialog = page.get_by_role("dialog", name="Delete your account?")
+    confirm = dialog.get_by_role("button", name="Delete my account")
+    expect(confirm).to_be_disabled()
+    dialog.get_by_label("Type DELETE to confirm").fill("DELETE")
+    confirm.click()
+    expect(page).to_have_url(re.compile(r"/auth/signin"))
+    assert session_user(page) is None
+    assert page.request.get("/api/v1/me", headers={"Accept": "application/json"}).status == 401
+    sign_in(page, "leaving@example.com")
+    expect(page.get_by_role("alert")).to_contain_text("Invalid email or password")
