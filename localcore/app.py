@@ -97,6 +97,7 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
 
     setup_system_routes(app, catalog)
     __import__("localcore.auth", fromlist=["setup_auth"]).setup_auth(app, catalog)
+    __import__("localcore.workspaces", fromlist=["setup_workspaces"]).setup_workspaces(app, catalog)
     setup_dev_mail_routes(app, MAILER, catalog)
     app[CAPABILITIES] = core_capabilities(config)
     setup_credits(app, catalog)

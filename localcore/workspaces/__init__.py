@@ -1,0 +1,48 @@
+"""Workspaces: workspaces, members, invites, encrypted settings and the optional provisioner.
+
+``setup_workspaces(app, catalog)`` wires it into an app built by ``create_app`` (after ``setup_auth``): the
+services on ``app[WORKSPACES]``, every route through the OpenAPI catalog, and the auth feature's
+post-sign-up invite seam (``x-invite-token``).
+
+Module map: ``service`` (guard, workspaces, members, runtime rules), ``invites`` (invite lifecycle and the
+sign-up acceptor), ``settings`` + ``crypto`` (AES-GCM settings and key rotation), ``provisioner``
+(filesystem provisioner), ``idempotency`` (``Idempotency-Key``), ``models``/``views`` (wire shapes),
+``routes``/``routes_invites`` (HTTP only), ``cli`` (``rotate-settings-key``).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from localcore.appkeys import BACKEND, CLOCK, CONFIG, MAILER
+from localcore.http.openapi import RouteCatalog
+from localcore.workspaces.crypto import SettingsCipher
+from localcore.workspaces.invites import InviteService
+from localcore.workspaces.keys import WORKSPACES, WorkspaceFeature
+from localcore.workspaces.provisioner import WorkspaceProvisioner, provisioner_from_config
+from localcore.workspaces.routes import setup_workspace_routes
+from localcore.workspaces.routes_invites import setup_invite_routes
+from localcore.workspaces.service import WorkspaceService
+from localcore.workspaces.settings import SettingsService
+
+__all__ = ["WORKSPACES", "WorkspaceFeature", "setup_workspaces"]
+
+
+def setup_workspaces(app: web.Application, catalog: RouteCatalog, *,
+                     provisioner: WorkspaceProvisioner | None = None) -> None:
+    """Install the workspace services and routes on ``app``. The provisioner defaults to the filesystem
+    one when ``LOCALCORE_WORKSPACE_ROOT`` is set (see ``provisioner.py``)."""
+    config, backend, clock, mailer = app[CONFIG], app[BACKEND], app[CLOCK], app[MAILER]
+    cipher = SettingsCipher(config.workspace_settings_encryption_key, config.workspace_settings_previous_keys)
+    feature = WorkspaceFeature(
+        workspaces=WorkspaceService(backend, config, clock, provisioner or provisioner_from_config(config)),
+        invites=InviteService(backend, config, clock, mailer),
+        settings=SettingsService(backend.workspaces, cipher),
+    )
+    app[WORKSPACES] = feature
+    setup_workspace_routes(app, catalog)
+    setup_invite_routes(app, catalog)
+    from localcore.auth import AUTH_SERVICE, set_invite_acceptor
+
+    if AUTH_SERVICE in app:
+        set_invite_acceptor(app, feature.invites)
