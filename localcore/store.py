@@ -372,6 +372,9 @@ class TokenStore(Protocol):
         """Delete every token whose ``data["userId"]`` is the user (only those of ``kind`` when given);
         returns how many went."""
 
+    async def delete_expired_tokens(self, now: datetime) -> int:
+        """Housekeeping: delete tokens whose ``expires_at <= now``; returns how many went."""
+
 
 class WorkspaceStore(Protocol):
     async def create_workspace(self, *, user_id: str, name: str, app_id: str,

@@ -336,6 +336,13 @@ class MemoryTokenStore:
                 del self.s.tokens[key]
             return len(doomed)
 
+    async def delete_expired_tokens(self, now: datetime) -> int:
+        async with self.s.lock:
+            doomed = [k for k, t in self.s.tokens.items() if t.expires_at <= now]
+            for key in doomed:
+                del self.s.tokens[key]
+            return len(doomed)
+
 
 class MemoryIdempotencyStore:
     def __init__(self, state: MemoryState, clock: Clock) -> None:

@@ -373,6 +373,10 @@ class SqlTokenStore:
                 "DELETE FROM verification_tokens WHERE user_id = $1 "
                 "AND substr(identifier, 1, $3) = $2", user_id, f"{kind}:", len(kind) + 1)
 
+    async def delete_expired_tokens(self, now: datetime) -> int:
+        async with self.db.transaction() as tx:
+            return await tx.execute("DELETE FROM verification_tokens WHERE expires_at <= $1", now)
+
 
 def _idempotency(row: Row) -> IdempotencyRecord:
     body = row["response_body"]

@@ -35,6 +35,7 @@ from localcore.auth.sessions import SessionManager
 from localcore.auth.signup import InviteAcceptor, InviteOutcome
 from localcore.http.identity import SESSION_RESOLVER
 from localcore.http.openapi import RouteCatalog
+from localcore.store import TokenStore
 
 log = logging.getLogger("localcore.auth")
 SWEEP_INTERVAL_SECONDS = 6 * 3600
@@ -60,7 +61,7 @@ def setup_auth(app: web.Application, catalog: RouteCatalog, *, hasher: PasswordH
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await hasher.warm_up()
-        sweeper = asyncio.get_running_loop().create_task(_sweep_expired_sessions(manager))
+        sweeper = asyncio.get_running_loop().create_task(_sweep_expired(manager, app[BACKEND].tokens))
         yield
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -77,17 +78,21 @@ def setup_auth(app: web.Application, catalog: RouteCatalog, *, hasher: PasswordH
     setup_me_routes(app, catalog)
 
 
-async def _sweep_expired_sessions(manager: SessionManager, interval: float = SWEEP_INTERVAL_SECONDS) -> None:
-    """Housekeeping: expired sessions already read as signed out; this only keeps the table small."""
+async def _sweep_expired(manager: SessionManager, tokens: TokenStore,
+                        interval: float = SWEEP_INTERVAL_SECONDS) -> None:
+    """Housekeeping: expired sessions and one-time tokens are already refused when presented; this only
+    keeps the tables small."""
     while True:
         await asyncio.sleep(interval)
         try:
-            removed = await manager.store.delete_expired_sessions(manager.clock())
+            now = manager.clock()
+            sessions = await manager.store.delete_expired_sessions(now)
+            one_time = await tokens.delete_expired_tokens(now)
         except Exception as exc:  # noqa: BLE001 - housekeeping must never stop the server
-            log.warning("auth: sweeping expired sessions failed (%s)", type(exc).__name__)
+            log.warning("auth: sweeping expired sessions/tokens failed (%s)", type(exc).__name__)
         else:
-            if removed:
-                log.info("auth: swept %d expired session(s)", removed)
+            if sessions or one_time:
+                log.info("auth: swept %d expired session(s) and %d expired token(s)", sessions, one_time)
 
 
 def set_invite_acceptor(app: web.Application, acceptor: InviteAcceptor) -> None:

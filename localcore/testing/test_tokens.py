@@ -110,3 +110,17 @@ async def test_delete_tokens_for_user_all_or_one_kind(backend: Backend, clock: M
     assert await tokens.get_token("magic-link", h("magic-link")) is None
     assert await tokens.delete_tokens_for_user("u1") == 0
     assert await tokens.get_token("magic-link", h("magic-link2")) is not None
+
+
+async def test_expired_tokens_are_swept_and_live_ones_kept(backend: Backend, clock: ManualClock) -> None:
+    from datetime import timedelta
+
+    now = clock()
+    await backend.tokens.put_token(kind="reset-password", token_hash=h("old"), data={},
+                                   expires_at=now - timedelta(seconds=1))
+    await backend.tokens.put_token(kind="reset-password", token_hash=h("edge"), data={}, expires_at=now)
+    await backend.tokens.put_token(kind="magic-link", token_hash=h("live"), data={},
+                                   expires_at=now + timedelta(minutes=5))
+    assert await backend.tokens.delete_expired_tokens(now) == 2
+    assert await backend.tokens.get_token("reset-password", h("old")) is None
+    assert await backend.tokens.get_token("magic-link", h("live")) is not None

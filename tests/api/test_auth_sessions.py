@@ -182,17 +182,20 @@ async def test_session_ttl_is_configurable(make_client: ClientFactory) -> None:
     assert await _expiry_of(client) == "2026-01-01T13:00:00.000Z"
 
 
-async def test_expired_sessions_are_swept_in_the_background(app_client: AuthClient) -> None:
-    from localcore.auth import _sweep_expired_sessions
+async def test_expired_sessions_and_tokens_are_swept_in_the_background(app_client: AuthClient) -> None:
+    from localcore.auth import _sweep_expired
     from localcore.auth.sessions import SessionManager
 
     user = (await app_client.sign_up())["user"]
+    tokens = app_client.backend.tokens
+    await tokens.put_token(kind="magic-link", token_hash="f" * 64, data={}, expires_at=app_client.clock())
     app_client.clock.advance(days=31)
     manager = SessionManager(app_client.backend.sessions, app_client.clock, 2_592_000)
-    sweeper = asyncio.create_task(_sweep_expired_sessions(manager, interval=0.01))
+    sweeper = asyncio.create_task(_sweep_expired(manager, tokens, interval=0.01))
     try:
         for _ in range(200):
-            if not await app_client.backend.sessions.list_sessions(user["id"]):
+            if (not await app_client.backend.sessions.list_sessions(user["id"])
+                    and await tokens.get_token("magic-link", "f" * 64) is None):
                 break
             await asyncio.sleep(0.01)
     finally:
@@ -200,3 +203,4 @@ async def test_expired_sessions_are_swept_in_the_background(app_client: AuthClie
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
     assert await app_client.backend.sessions.list_sessions(user["id"]) == []
+    assert await tokens.get_token("magic-link", "f" * 64) is None
