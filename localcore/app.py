@@ -24,6 +24,7 @@ from pathlib import Path
 from aiohttp import web
 
 from localcore.appkeys import BACKEND, CAPABILITIES, CATALOG, CLOCK, CONFIG, MAILER, RATE_LIMITER
+from localcore.auth import setup_auth
 from localcore.clock import Clock, system_clock
 from localcore.config import Config
 from localcore.http.body_limit import body_limit_guard
@@ -42,6 +43,8 @@ from localcore.mail.devmailbox import DevMailbox
 from localcore.mail.routes import setup_dev_mail_routes
 from localcore.metering.routes import setup_credits
 from localcore.store import Backend
+from localcore.system import core_capabilities, setup_system_routes
+from localcore.workspaces import setup_workspaces
 
 
 def default_web_root() -> Path:
@@ -93,11 +96,10 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
     app.on_response_prepare.append(add_rate_limit_headers)
     setup_security_headers(app, config)
 
-    from localcore.system import core_capabilities, setup_system_routes
-
+    # Features, each registering its routes in the catalog (and so in /api/openapi.json).
     setup_system_routes(app, catalog)
-    __import__("localcore.auth", fromlist=["setup_auth"]).setup_auth(app, catalog)
-    __import__("localcore.workspaces", fromlist=["setup_workspaces"]).setup_workspaces(app, catalog)
+    setup_auth(app, catalog)
+    setup_workspaces(app, catalog)
     setup_dev_mail_routes(app, MAILER, catalog)
     app[CAPABILITIES] = core_capabilities(config)
     setup_credits(app, catalog)

@@ -28,6 +28,12 @@ Command = tuple[Callable[[argparse.ArgumentParser], None],
                 Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]]
 
 
+FEATURE_HELP = {
+    "credits": "grant credits to a user, show a balance or the ledger history",
+    "rotate-settings-key": "re-encrypt every workspace setting under the current encryption key",
+}
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="PATH", help="TOML file (default: ./boring.app.toml if present)")
     parser.add_argument("--data-dir", metavar="DIR", help="where the SQLite database and secrets live")
@@ -48,7 +54,7 @@ def build_parser(extra: Mapping[str, Command] | None = None) -> argparse.Argumen
     doctor = sub.add_parser("doctor", help="print the resolved configuration (redacted) and check it")
     _common(doctor)
     for name, (add_arguments, _) in (extra or {}).items():
-        command = sub.add_parser(name, help=f"{name} commands")
+        command = sub.add_parser(name, help=FEATURE_HELP.get(name, f"{name} commands"))
         _common(command)
         add_arguments(command)
     return parser
@@ -92,6 +98,10 @@ def _feature_commands() -> dict[str, Command]:
         from localcore.metering.cli import COMMAND as credits_command
 
         commands["credits"] = credits_command
+    with contextlib.suppress(ImportError):
+        from localcore.workspaces.cli import COMMAND as rotate_command
+
+        commands["rotate-settings-key"] = rotate_command
     return commands
 
 

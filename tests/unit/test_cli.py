@@ -99,7 +99,7 @@ def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[st
 def test_help_lists_the_subcommands(tmp_path: Path) -> None:
     result = run_cli("--help", cwd=tmp_path)
     assert result.returncode == 0
-    for command in ("serve", "migrate", "doctor"):
+    for command in ("serve", "migrate", "doctor", "credits", "rotate-settings-key"):
         assert command in result.stdout
 
 
