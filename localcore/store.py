@@ -402,8 +402,9 @@ class WorkspaceStore(Protocol):
         """Rename a non-deleted workspace; None if it is missing or soft-deleted."""
 
     async def delete_workspace(self, workspace_id: str) -> bool:
-        """Soft delete (sets ``deleted_at``; members, invites, settings and runtime stay). False if the
-        workspace is missing or already deleted."""
+        """Soft delete (sets ``deleted_at``; members, invites, settings and runtime stay). It also clears
+        ``is_default``, so the creator can get a new default workspace later (the one-default-per-creator
+        index would otherwise count the deleted one forever). False if missing or already deleted."""
 
     async def get_workspaces_where_sole_owner(self, user_id: str) -> list[Workspace]:
         """Non-deleted workspaces (any app) where the user is an owner and the only one."""

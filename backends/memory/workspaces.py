@@ -94,7 +94,7 @@ class MemoryWorkspaceStore:
             workspace = self._live(workspace_id)
             if workspace is None:
                 return False
-            self.s.workspaces[workspace_id] = replace(workspace, deleted_at=self.clock())
+            self.s.workspaces[workspace_id] = replace(workspace, deleted_at=self.clock(), is_default=False)
             return True
 
     async def get_workspaces_where_sole_owner(self, user_id: str) -> list[Workspace]:

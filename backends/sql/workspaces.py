@@ -138,8 +138,8 @@ class SqlWorkspaceStore:
         if not is_uuid(workspace_id):
             return False
         async with self.db.transaction() as tx:
-            return await tx.execute("UPDATE workspaces SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL",
-                                    workspace_id, self.clock()) > 0
+            return await tx.execute("UPDATE workspaces SET deleted_at = $2, is_default = $3 WHERE id = $1 "
+                                    "AND deleted_at IS NULL", workspace_id, self.clock(), False) > 0
 
     async def get_workspaces_where_sole_owner(self, user_id: str) -> list[Workspace]:
         if not is_uuid(user_id):

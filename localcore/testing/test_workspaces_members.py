@@ -67,6 +67,17 @@ async def test_rename_and_soft_delete(backend: Backend, clock: ManualClock) -> N
     assert await ws.get_workspace_runtime(workspace.id) is None
 
 
+async def test_deleting_the_default_frees_the_default_slot(backend: Backend) -> None:
+    ws = backend.workspaces
+    (ada,) = await _users(backend, "ada")
+    default = await ws.create_workspace(user_id=ada.id, name="Default workspace", app_id="app", is_default=True)
+    with pytest.raises(ConstraintViolation):
+        await ws.create_workspace(user_id=ada.id, name="Second default", app_id="app", is_default=True)
+    assert await ws.delete_workspace(default.id) is True
+    fresh = await ws.create_workspace(user_id=ada.id, name="Default workspace", app_id="app", is_default=True)
+    assert [w.id for w in await ws.list_workspaces(ada.id, "app")] == [fresh.id]
+
+
 async def test_sole_owner_workspaces(backend: Backend, clock: ManualClock) -> None:
     ws = backend.workspaces
     ada, bob = await _users(backend, "ada", "bob")
