@@ -98,7 +98,7 @@ class Harness:
         assert response.status == 200, body
         return Person(client, body["user"]["id"], email, name)
 
-    async def team(self, owner: Person, **members: Person) -> str:
+    async def team(self, owner: Person, /, **members: Person) -> str:
         """The owner's default workspace with the given people added directly (``role=person``)."""
         workspace_id = await owner.default_workspace()
         for role, person in members.items():
