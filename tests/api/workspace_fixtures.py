@@ -49,7 +49,7 @@ class Person:
     async def default_workspace(self) -> str:
         status, body = await self.call("GET", "/api/v1/workspaces")
         assert status == 200, body
-        return str(next(w["id"] for w in body["workspaces"] if w["isDefault"]))
+        return str(next(w["id"] for w in body["workspaces"] if w["isDefault"] and w["createdBy"] == self.id))
 
 
 @dataclass
