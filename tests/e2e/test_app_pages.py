@@ -57,8 +57,8 @@ def test_create_and_switch_workspaces(page: Page) -> None:
     expect(dialog.get_by_label("Name")).to_be_focused()
     dialog.get_by_label("Name").fill("Gamma")
     dialog.get_by_role("button", name="Create workspace").click()
-    expect(page).to_have_url(WORKSPACE_URL)
-    assert page.url != first
+    # The URL already matches the pattern before navigating: wait for it to change, not just to match.
+    page.wait_for_url(lambda url: url != first and WORKSPACE_URL.search(url) is not None)
     expect(page.get_by_role("heading", level=1)).to_have_text("Gamma")
     expect(page.get_by_role("button", name="Workspace menu: Gamma")).to_be_visible()
 
