@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -198,13 +199,19 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
     from localcore.app import create_app
     from localcore.logs import AccessLogger
 
-    backend = await open_backend(config.database_url)
+    sock = bind_socket(config.host, config.port, reuse_port=reuse_port)
+    config = with_bound_port(config, sock.getsockname()[1])
+    try:
+        backend = await open_backend(config.database_url)
+    except BaseException:
+        sock.close()
+        raise
     app = create_app(config, backend)
     runner = web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
     exit_code = 0
     try:
         await runner.setup()
-        site = web.TCPSite(runner, config.host, config.port, reuse_port=reuse_port or None)
+        site = web.SockSite(runner, sock)
         await site.start()
         url = _listening_url(site, config)
         children = _start_workers(workers - 1, argv, url) if workers > 1 else []
@@ -246,6 +253,34 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
     return exit_code
 
 
+def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """Bind the listening socket before the app exists, so ``--port 0`` knows its port up front."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def with_bound_port(config: Config, port: int) -> Config:
+    """The configuration with the port actually bound; a public URL derived from host:port follows it."""
+    if port == config.port:
+        return config
+    update: dict[str, Any] = {"port": port}
+    if config.public_url_derived:
+        base = config.auth.url.rsplit(":", 1)[0]
+        update["auth"] = config.auth.model_copy(update={"url": f"{base}:{port}"})
+    return config.model_copy(update=update)
+
+
 def _start_workers(count: int, argv: Sequence[str], url: str) -> list[subprocess.Popen[bytes]]:
     """Start ``count`` extra server processes on the port this one bound (so ``--port 0`` works)."""
     port = url.rsplit(":", 1)[1]
@@ -269,10 +304,7 @@ def _start_workers(count: int, argv: Sequence[str], url: str) -> list[subprocess
 
 
 def _listening_url(site: Any, config: Config) -> str:
-    server = getattr(site, "_server", None)
     port = config.port
-    if server is not None and server.sockets:
-        port = server.sockets[0].getsockname()[1]
     host = config.host if config.host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
     host = f"[{host}]" if ":" in host else host
     return f"http://{host}:{port}"

@@ -132,6 +132,9 @@ class Config(_Model):
     credits: dict[str, Any] = {}
     web_root: Path | None = None
     bootstrap: bool = True
+    #: ``auth.url`` was derived from host and port (no ``BETTER_AUTH_URL``): ``serve`` rewrites it with
+    #: the port actually bound when ``--port 0`` asked for a free one.
+    public_url_derived: bool = False
 
     @property
     def google_enabled(self) -> bool:
@@ -213,6 +216,11 @@ def _mask_url(url: str) -> str:
 # --------------------------------------------------------------------------- loading
 
 
+def _first(*values: Any) -> Any:
+    """The first value that is set (not None and not an empty string)."""
+    return next(v for v in values if v is not None and v != "")
+
+
 def _bool(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "yes", "on")
 
@@ -268,8 +276,9 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
     raw["app_name"] = section("frontend", "branding").get("name") or get("APP_NAME") or raw["app_id"]
     raw["app_logo"] = section("frontend", "branding").get("logo")
 
-    raw["host"] = overrides.get("host") or get("HOST") or server.get("host") or DEFAULT_HOST
-    port_text = overrides.get("port") or get("PORT") or server.get("port") or DEFAULT_PORT
+    raw["host"] = _first(overrides.get("host"), get("HOST"), server.get("host"), DEFAULT_HOST)
+    # ``is not None`` rather than truthiness: port 0 (pick a free one) is a real choice.
+    port_text = _first(overrides.get("port"), get("PORT"), server.get("port"), DEFAULT_PORT)
     try:
         raw["port"] = int(port_text)
     except (TypeError, ValueError):
@@ -280,8 +289,10 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
     raw["data_dir"] = Path(data_dir).expanduser() if data_dir else default_data_dir()
     raw["database_url"] = _database_url(overrides, get, server, raw["data_dir"], problems)
 
-    auth_url = get("BETTER_AUTH_URL") or section("auth").get("url") or (
-        f"http://{_url_host(raw['host'])}:{raw['port']}")
+    auth_url = get("BETTER_AUTH_URL") or section("auth").get("url")
+    if not auth_url:
+        auth_url = f"http://{_url_host(raw['host'])}:{raw['port']}"
+        raw["public_url_derived"] = True
     https = str(auth_url).startswith("https://")
     auth_section = section("auth")
     auth: dict[str, Any] = {

@@ -7,6 +7,7 @@ read ``": Unrecognized key(s) in object: 'admin'"``. Malformed JSON is a 400, ne
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -38,11 +39,55 @@ class BadRequest(LocalcoreError):
         super().__init__(400, code, message)
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses to inf, which no JSON consumer can read back
+        raise ValueError("number out of range")
+    return value
+
+
+def _check_text(value: Any) -> None:
+    """Refuse what no store can keep faithfully: lone surrogates and NUL characters in any string."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise BadRequest("Strings must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest("Strings must be valid Unicode (no lone surrogates)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item)
+
+
+def decode_json(raw: bytes) -> Any:
+    """Strict JSON: no NaN/Infinity, bounded nesting, valid Unicode; any failure is a 400 ``invalid_json``."""
+    try:
+        value = json.loads(raw, parse_constant=_no_constants, parse_float=_finite)
+        _check_text(value)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError):
+        raise BadRequest("Body is not valid JSON", code="invalid_json") from None
+    return value
+
+
 async def read_json(request: web.Request, *, allow_empty: bool = False) -> Any:
     """The decoded JSON body (form bodies are accepted on ``/auth/*`` as upstream)."""
     content_type = request.content_type
     if content_type == "application/x-www-form-urlencoded" and request.path.startswith("/auth/"):
-        return dict(await request.post())
+        try:
+            form = dict(await request.post())
+        except (UnicodeDecodeError, ValueError):
+            raise BadRequest("Form body is not valid UTF-8", code="invalid_json") from None
+        _check_text(form)
+        return form
     raw = await request.read()
     if not raw.strip():
         if allow_empty:
@@ -51,10 +96,7 @@ async def read_json(request: web.Request, *, allow_empty: bool = False) -> Any:
     if content_type not in ("application/json", "text/plain", "application/octet-stream", "") and \
             not content_type.endswith("+json"):
         raise LocalcoreError(415, "ctp_invalid_media_type", f"Unsupported Media Type: {content_type}")
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("Body is not valid JSON", code="invalid_json") from None
+    return decode_json(raw)
 
 
 async def parse_body(request: web.Request, model: type[M], *, allow_empty: bool = False,

@@ -269,3 +269,30 @@ async def test_openapi_document_is_valid_openapi_31(client: TestClient[Any, Any]
     from openapi_spec_validator import validate
 
     validate(await (await client.get("/api/openapi.json")).json())
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"a":' * 5000 + b"1" + b"}" * 5000,  # nesting deeper than the recursion limit
+    b'{"a": NaN}', b'{"a": Infinity}', b'{"a": -Infinity}', b'{"a": 1e999}',
+    b'{"a": "\\ud800"}', b'{"a\\u0000": 1}', b'{"a": "x\\u0000y"}', b"\xff\xfe",
+])
+async def test_hostile_json_is_a_400_never_a_500(aiohttp_client: ClientFactory, raw: bytes) -> None:
+    from localcore.http.validation import read_json
+
+    app = create_app(make_config(), MemoryBackend())
+
+    async def parse(request: web.Request) -> web.Response:
+        return web.json_response(await read_json(request))
+
+    app.router.add_post("/probe/parse", parse)
+    client = await aiohttp_client(app)
+    response = await client.post("/probe/parse", data=raw, headers={"content-type": "application/json"})
+    assert response.status == 400
+    assert (await response.json())["code"] in ("invalid_json", "validation_failed")
+
+
+async def test_invalid_utf8_form_bodies_on_auth_routes_are_a_400(client: TestClient[Any, Any]) -> None:
+    response = await client.post("/auth/sign-in/email", data=b"email=\xff\xfe&password=x",
+                                 headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status == 400
+    assert set(await response.json()) == {"code", "message"}

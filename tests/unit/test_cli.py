@@ -166,3 +166,22 @@ def test_workers_share_the_port_and_stop_together(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert "listening on" in out.decode()
     assert not Path(f"/proc/{children[0]}").exists()
+
+
+def test_port_zero_picks_a_free_port_and_the_public_url_follows_it(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "localcore", "--data-dir", str(tmp_path), "--port", "0", "--no-bootstrap"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env(), cwd=tmp_path)
+    try:
+        assert proc.stdout is not None
+        first_line = proc.stdout.readline().decode()
+        url = first_line.rsplit(" ", 1)[-1].strip()
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(":0") and not url.endswith(":8787")
+        assert json.loads(wait_for(url + "/health")) == {"ok": True}
+        assert json.loads(wait_for(url + "/api/v1/config"))["apiBase"] == url
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
