@@ -35,7 +35,7 @@ from localcore.http.identity import auth_gate
 from localcore.http.openapi import RouteCatalog
 from localcore.http.origin_check import origin_check_guard
 from localcore.http.ratelimit import RateLimiter, add_rate_limit_headers
-from localcore.http.request_context import add_request_id_header
+from localcore.http.request_context import TRUST_PROXY, add_request_id_header
 from localcore.http.security_headers import setup_security_headers
 from localcore.http.trusted_hosts import trusted_hosts_guard
 from localcore.mail import Mailer, create_transport
@@ -92,6 +92,7 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
     app[MAILER] = mailer if mailer is not None else build_mailer(config, clock)
     app[CATALOG] = catalog
     app[RATE_LIMITER] = rate_limiter
+    app[TRUST_PROXY] = config.trust_proxy
     app.on_response_prepare.append(add_request_id_header)
     app.on_response_prepare.append(add_rate_limit_headers)
     setup_security_headers(app, config)

@@ -125,6 +125,7 @@ class Config(_Model):
     log_level: Literal["fatal", "error", "warn", "info", "debug", "trace"] = "info"
     rate_limit_overrides: dict[str, RateLimitRule] = {}
     rate_limits_enabled: bool = True
+    trust_proxy: bool = False
     csp_enabled: bool = True
     csp_upgrade_insecure_requests: bool = False
     workspace_settings_encryption_key: str = Field(min_length=1)
@@ -355,6 +356,8 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
             raw["rate_limit_overrides"] = json.loads(env["RATE_LIMIT_OVERRIDES_JSON"])
         except json.JSONDecodeError as exc:
             problems.append(f"rateLimit: RATE_LIMIT_OVERRIDES_JSON is not valid JSON ({exc.msg})")
+    if "TRUST_PROXY" in env:
+        raw["trust_proxy"] = _bool(env["TRUST_PROXY"])
     if "LOCALCORE_RATE_LIMITS" in env:
         raw["rate_limits_enabled"] = env["LOCALCORE_RATE_LIMITS"].strip().lower() != "off"
     raw["csp_enabled"] = get("CSP_ENABLED", "true").strip().lower() != "false"

@@ -1,6 +1,7 @@
 """CORS for an allow-list of origins, with credentials (reference/contract.md §8.2, SPEC §2 fix 14).
 
-Preflights from an allowed origin get 204 with the methods GET, HEAD, POST, PUT, PATCH and DELETE (the
+An empty allow-list means no cross-origin access at all (never "allow any": with credentials that would
+let every site read every signed-in response). Preflights from an allowed origin get 204 with the methods GET, HEAD, POST, PUT, PATCH and DELETE (the
 upstream default omitted the last three, which broke cross-origin SPAs). A disallowed origin gets no
 ``Access-Control-Allow-Origin``; the request itself is still processed (the origin check refuses
 cookie-carrying writes separately).
@@ -18,10 +19,9 @@ ALLOWED_METHODS = "GET,HEAD,POST,PUT,PATCH,DELETE"
 
 def cors_middleware(origins: tuple[str, ...]) -> Middleware:
     allowed = frozenset(o.rstrip("/").lower() for o in origins)
-    allow_any = not allowed
 
     def is_allowed(origin: str) -> bool:
-        return allow_any or origin.rstrip("/").lower() in allowed
+        return origin.rstrip("/").lower() in allowed
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -14,6 +14,8 @@ from aiohttp import web
 
 REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_IP = web.RequestKey("client_ip", str)
+#: ``TRUST_PROXY=true``: honour ``X-Forwarded-For`` from any peer (a reverse proxy on another host).
+TRUST_PROXY = web.AppKey("trust_proxy", bool)
 
 
 def request_id(request: web.Request) -> str:
@@ -35,13 +37,13 @@ def _is_loopback(address: str | None) -> bool:
         return False
 
 
-def client_ip(request: web.Request, *, trust_proxy: bool = False) -> str:
+def client_ip(request: web.Request) -> str:
     known: str | None = request.get(CLIENT_IP)
     if known is not None:
         return known
     peer = request.remote or ""
     forwarded = request.headers.get("x-forwarded-for", "")
-    if forwarded and (trust_proxy or _is_loopback(peer)):
+    if forwarded and (request.config_dict.get(TRUST_PROXY, False) or _is_loopback(peer)):
         first = forwarded.split(",", 1)[0].strip()
         value = first or peer
     else:

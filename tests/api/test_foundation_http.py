@@ -296,3 +296,16 @@ async def test_invalid_utf8_form_bodies_on_auth_routes_are_a_400(client: TestCli
                                  headers={"content-type": "application/x-www-form-urlencoded"})
     assert response.status == 400
     assert set(await response.json()) == {"code", "message"}
+
+
+async def test_an_empty_cors_allow_list_allows_no_origin(aiohttp_client: ClientFactory) -> None:
+    from localcore.http.cors import cors_middleware
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    app = web.Application(middlewares=[cors_middleware(())])
+    app.router.add_get("/x", ok)
+    client = await aiohttp_client(app)
+    response = await client.get("/x", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in response.headers

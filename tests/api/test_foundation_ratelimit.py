@@ -114,3 +114,20 @@ async def test_the_default_table_covers_the_real_auth_paths() -> None:
     assert table[("POST", "/auth/send-verification-email")] == (3, "1 hour")
     assert table[("POST", "/auth/sign-in/magic-link")] == (5, "1 minute")
     assert ("POST", "/auth/sign-out") not in table
+
+
+async def test_forwarded_for_is_only_trusted_from_loopback_or_with_trust_proxy() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from localcore.http.request_context import TRUST_PROXY, client_ip
+
+    app = web.Application()
+    app[TRUST_PROXY] = False
+    remote = make_mocked_request("GET", "/", headers={"X-Forwarded-For": "1.2.3.4, 10.0.0.1"}, app=app)
+    remote._transport_peername = ("203.0.113.9", 5000)  # type: ignore[attr-defined]
+    assert client_ip(remote) != "1.2.3.4"
+    trusting = web.Application()
+    trusting[TRUST_PROXY] = True
+    proxied = make_mocked_request("GET", "/", headers={"X-Forwarded-For": "1.2.3.4, 10.0.0.1"}, app=trusting)
+    proxied._transport_peername = ("203.0.113.9", 5000)  # type: ignore[attr-defined]
+    assert client_ip(proxied) == "1.2.3.4"
