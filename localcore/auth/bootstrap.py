@@ -75,8 +75,8 @@ async def redeem(request: web.Request) -> web.Response:
     issued = await service.sessions.issue(user.id, ip_address=client.ip_address, user_agent=client.user_agent)
     start_session(request, SignedIn(user, issued, is_new_user=True))
     log.info("auth: desktop owner %s created through the bootstrap link", user.id)
-    return json_response({"token": issued.token, "user": user_json(user), "session": session_json(issued.session),
-                          "url": "/"})
+    return json_response({"token": issued.token, "user": user_json(user),
+                          "session": session_json(issued.session, issued.token), "url": "/"})
 
 
 def setup_bootstrap_routes(app: web.Application, catalog: RouteCatalog) -> None:

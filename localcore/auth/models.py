@@ -177,6 +177,7 @@ class UserOut(BaseModel):
 
 class SessionOut(BaseModel):
     id: str
+    token: str
     userId: str
     expiresAt: str
     createdAt: str

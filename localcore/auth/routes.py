@@ -82,7 +82,8 @@ async def get_session(request: web.Request) -> web.Response:
     identity = await current_identity(request)
     if identity is None:
         return json_response(None)
-    return json_response({"session": session_json(identity.session), "user": user_json(identity.user)})
+    own_token = request.app[SESSION_COOKIES].token(request)
+    return json_response({"session": session_json(identity.session, own_token), "user": user_json(identity.user)})
 
 
 # ----------------------------------------------------------------------------- email verification
@@ -179,7 +180,7 @@ async def magic_link_page_or_verify(request: web.Request) -> web.StreamResponse:
     start_session(request, signed_in)
     if callback is None:
         return json_response({"token": signed_in.issued.token, "user": user_json(signed_in.user),
-                              "session": session_json(signed_in.issued.session)})
+                              "session": session_json(signed_in.issued.session, signed_in.issued.token)})
     return redirect(new_user if signed_in.is_new_user and new_user else callback)
 
 

@@ -68,7 +68,8 @@ async def update_user(request: web.Request) -> web.Response:
 async def list_sessions(request: web.Request) -> web.Response:
     identity = await identity_of(request)
     sessions = await request.app[ACCOUNT_SERVICE].list_sessions(identity.user)
-    return json_response([session_json(s) for s in sessions])
+    own = request.app[SESSION_COOKIES].token(request)
+    return json_response([session_json(s, own if s.id == identity.session.id else None) for s in sessions])
 
 
 async def revoke_session(request: web.Request) -> web.Response:

@@ -28,9 +28,13 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
-def session_json(session: Session) -> dict[str, Any]:
+def session_json(session: Session, token: str | None = None) -> dict[str, Any]:
+    """better-auth's session shape. ``token`` is the caller's own session token when it is known (from
+    the cookie or just issued); for other sessions only the hash is stored, so the session id stands in
+    as the handle ``/auth/revoke-session`` accepts."""
     return {
         "id": session.id,
+        "token": token or session.id,
         "userId": session.user_id,
         "expiresAt": iso(session.expires_at),
         "createdAt": iso(session.created_at),

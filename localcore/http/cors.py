@@ -1,10 +1,10 @@
 """CORS for an allow-list of origins, with credentials (reference/contract.md §8.2, SPEC §2 fix 14).
 
-An empty allow-list means no cross-origin access at all (never "allow any": with credentials that would
-let every site read every signed-in response). Preflights from an allowed origin get 204 with the methods GET, HEAD, POST, PUT, PATCH and DELETE (the
-upstream default omitted the last three, which broke cross-origin SPAs). A disallowed origin gets no
-``Access-Control-Allow-Origin``; the request itself is still processed (the origin check refuses
-cookie-carrying writes separately).
+An empty allow-list means no cross-origin access at all (never "allow any": with credentials, that would
+let every site read every signed-in response). Preflights from an allowed origin get 204 with the methods
+GET, HEAD, POST, PUT, PATCH and DELETE (the upstream default omitted the last three, which broke
+cross-origin SPAs). A disallowed origin gets no ``Access-Control-Allow-Origin``; the request itself is
+still processed (the origin check refuses cookie-carrying writes separately).
 """
 
 from __future__ import annotations

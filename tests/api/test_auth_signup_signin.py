@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from localcore.auth import AUTH_SERVICE
@@ -207,16 +205,9 @@ async def test_unknown_email_costs_one_argon2_verification_like_a_wrong_password
     hasher._verify_argon = counting  # type: ignore[method-assign]
     await app_client.sign_in("nobody@example.com", expect=401)
     await app_client.sign_in(password=OTHER_STRONG_PASSWORD, expect=401)
+    # The same work either way (one argon2id verification with the same parameters) is what makes the
+    # timing equal; wall-clock ratios are left to bench/, where load cannot make a test flake.
     assert calls == ["$argon2id", "$argon2id"]
-
-    async def timed(email: str) -> float:
-        start = time.perf_counter()
-        for _ in range(5):
-            await app_client.sign_in(email, OTHER_STRONG_PASSWORD, expect=401)
-        return time.perf_counter() - start
-
-    known, unknown = await timed("ada@example.com"), await timed("nobody@example.com")
-    assert 0.5 < unknown / known < 2.0, (known, unknown)
 
 
 async def test_remember_me_false_gives_a_browser_session_cookie_and_a_one_day_session(
@@ -265,14 +256,15 @@ async def test_get_session_without_a_cookie_is_null_not_401(app_client: AuthClie
     assert await response.json() is None
 
 
-async def test_get_session_shape_never_includes_the_token(app_client: AuthClient) -> None:
+async def test_get_session_has_better_auths_shape_with_the_callers_own_token(app_client: AuthClient) -> None:
     body = await app_client.sign_up()
     data = await app_client.session()
     assert set(data) == {"session", "user"}
-    assert set(data["session"]) == {"id", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress",
+    assert set(data["session"]) == {"id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress",
                                     "userAgent"}
     assert data["session"]["expiresAt"] == "2026-01-31T12:00:00.000Z"
-    assert body["token"] not in str(data)
+    # The caller's own token (as sign-up returned it); it authenticates nothing without the signed cookie.
+    assert data["session"]["token"] == body["token"]
 
 
 async def test_sign_out_expires_the_cookie_and_the_old_cookie_stops_working(app_client: AuthClient) -> None:
