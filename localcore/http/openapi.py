@@ -29,6 +29,7 @@ class RouteSpec:
     response: type[BaseModel] | None = None
     auth: bool = False
     responses: dict[int, str] = field(default_factory=dict)
+    status: int = 200
 
 
 class RouteCatalog:
@@ -38,10 +39,11 @@ class RouteCatalog:
     def add(self, router: web.UrlDispatcher, method: str, path: str, handler: Handler, *, summary: str,
             tag: str, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
             response: type[BaseModel] | None = None, auth: bool = False,
-            responses: dict[int, str] | None = None, name: str | None = None) -> None:
+            responses: dict[int, str] | None = None, name: str | None = None, status: int = 200) -> None:
+        """Register ``handler`` and describe it; ``status`` is the success code (201 for creations)."""
         router.add_route(method, path, handler, name=name)
         self.routes.append(RouteSpec(method.upper(), path, summary, tag, body, query, response, auth,
-                                     responses or {}))
+                                     responses or {}, status))
 
     def document(self, *, title: str, version: str) -> dict[str, Any]:
         schemas: dict[str, Any] = {}
@@ -78,12 +80,13 @@ class RouteCatalog:
                     "required": True,
                     "content": {"application/json": {"schema": schema_of(spec.body)}},
                 }
-            ok: dict[str, Any] = {"description": "Success"}
+            ok: dict[str, Any] = {"description": "Created" if spec.status == 201 else "Success"}
             if spec.response is not None:
                 ok["content"] = {"application/json": {"schema": schema_of(spec.response)}}
-            operation["responses"]["200"] = ok
+            operation["responses"][str(spec.status)] = ok
             for status, description in spec.responses.items():
-                operation["responses"][str(status)] = {"description": description}
+                if status != spec.status:
+                    operation["responses"][str(status)] = {"description": description}
             if spec.auth:
                 operation["security"] = [{"sessionCookie": []}]
                 operation["responses"].setdefault("401", {"description": "Authentication required"})

@@ -138,7 +138,7 @@ def setup_workspace_routes(app: web.Application, catalog: RouteCatalog) -> None:
     catalog.add(r, "POST", BASE, create_workspace, tag=TAG, body=m.CreateWorkspaceBody,
                 response=m.WorkspaceWithRoleOut, auth=True,
                 summary="Create a workspace (201); the caller becomes owner; default iff it is their first",
-                responses={201: "Created", 400: "validation_failed", 500: "provision_failed"})
+                responses={400: "validation_failed", 500: "provision_failed"}, status=201)
     catalog.add(r, "GET", BASE, list_workspaces, tag=TAG, response=m.WorkspacesOut, auth=True,
                 summary="The caller's workspaces in this app (creates 'Default workspace' when there is none)",
                 responses={500: "provision_failed"})
@@ -153,8 +153,8 @@ def setup_workspace_routes(app: web.Application, catalog: RouteCatalog) -> None:
                 summary="Members with their users (member)", responses=GUARD_ERRORS)
     catalog.add(r, "POST", f"{one}/members", add_member, tag=TAG, body=m.AddMemberBody,
                 response=m.MemberEnvelopeOut, auth=True, summary="Add a member directly (owner; 201)",
-                responses={**GUARD_ERRORS, 201: "Created",
-                           409: "validation_failed: User is already a member of this workspace"})
+                responses={**GUARD_ERRORS, 409: "validation_failed: User is already a member of this workspace"},
+                status=201)
     catalog.add(r, "PATCH", f"{one}/members/{{userId}}/role", change_role, tag=TAG, body=m.RoleBody,
                 response=m.MemberEnvelopeOut, auth=True, summary="Change a member's role (owner)",
                 responses={**GUARD_ERRORS, 409: "last_owner"})

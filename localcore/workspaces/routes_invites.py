@@ -84,8 +84,8 @@ def setup_invite_routes(app: web.Application, catalog: RouteCatalog) -> None:
                 auth=True,
                 summary="Invite by email (owner; 201). Optional Idempotency-Key header, scoped to user and "
                         "workspace. With mail off the answer carries acceptUrl and warning 'mail_disabled'",
-                responses={**GUARD_ERRORS, 201: "Created", 403: "forbidden / invites_disabled",
-                           409: "idempotency_in_progress", 429: "rate_limited (20/h per workspace)"})
+                responses={**GUARD_ERRORS, 403: "forbidden / invites_disabled",
+                           409: "idempotency_in_progress", 429: "rate_limited (20/h per workspace)"}, status=201)
     catalog.add(r, "DELETE", f"{invites}/{{inviteId}}", revoke_invite, tag=TAG, response=m.RevokedOut, auth=True,
                 summary="Revoke (hard-delete) an invite (owner)",
                 responses={**GUARD_ERRORS, 404: "not_found: Invite not found"})

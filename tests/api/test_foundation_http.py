@@ -309,3 +309,10 @@ async def test_an_empty_cors_allow_list_allows_no_origin(aiohttp_client: ClientF
     client = await aiohttp_client(app)
     response = await client.get("/x", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in response.headers
+
+
+async def test_openapi_documents_creations_under_201_with_their_schema(client: TestClient[Any, Any]) -> None:
+    document = await (await client.get("/api/openapi.json")).json()
+    create = document["paths"]["/api/v1/workspaces"]["post"]["responses"]
+    assert "201" in create and "content" in create["201"]
+    assert "200" not in create
