@@ -149,10 +149,6 @@ class SettingsBody(RootModel[dict[str, StrictStr]]):
         return self
 
 
-class OptionalBody(_Strict):
-    """An empty (or absent) JSON object."""
-
-
 # ----------------------------------------------------------------------------- responses
 
 

@@ -187,6 +187,23 @@ async def test_delete_is_an_owner_only_soft_delete(h: Harness) -> None:
     assert workspace not in {w["id"] for w in (await bob.call("GET", "/api/v1/workspaces"))[1]["workspaces"]}
 
 
+async def test_allow_listed_origins_may_rename_and_delete_cross_origin(h: Harness) -> None:
+    """SPEC §2 fix 14: the preflight grants PUT/PATCH/DELETE to allow-listed origins; others are refused."""
+    ada = await h.person("ada@example.com")
+    workspace = await ada.default_workspace()
+    path = f"/api/v1/workspaces/{workspace}"
+    preflight = await ada.client.http.options(path, headers={
+        "Origin": "https://app.example.com", "Access-Control-Request-Method": "PATCH"})
+    assert preflight.status in (200, 204)
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert {"PUT", "PATCH", "DELETE"} <= set(preflight.headers["Access-Control-Allow-Methods"].split(","))
+    allowed = await ada.call("PUT", path, {"name": "Cross"}, headers={"Origin": "https://app.example.com"})
+    assert allowed[0] == 200
+    refused = await ada.call("DELETE", path, headers={"Origin": "https://evil.example.com"})
+    assert refused[0] == 403
+    assert (await ada.call("GET", path))[1]["workspace"]["name"] == "Cross"
+
+
 async def test_unauthenticated_calls_are_401(h: Harness) -> None:
     anonymous = await h.anonymous()
     for method, path in (("GET", "/api/v1/workspaces"), ("POST", "/api/v1/workspaces"),
