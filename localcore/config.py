@@ -126,6 +126,8 @@ class Config(_Model):
     rate_limit_overrides: dict[str, RateLimitRule] = {}
     rate_limits_enabled: bool = True
     trust_proxy: bool = False
+    #: Root of the optional filesystem workspace provisioner (absolute); None = no provisioner.
+    workspace_root: Path | None = None
     csp_enabled: bool = True
     csp_upgrade_insecure_requests: bool = False
     workspace_settings_encryption_key: str = Field(min_length=1)
@@ -356,6 +358,11 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
             raw["rate_limit_overrides"] = json.loads(env["RATE_LIMIT_OVERRIDES_JSON"])
         except json.JSONDecodeError as exc:
             problems.append(f"rateLimit: RATE_LIMIT_OVERRIDES_JSON is not valid JSON ({exc.msg})")
+    workspace_root = get("LOCALCORE_WORKSPACE_ROOT") or section("workspaces").get("root")
+    if workspace_root:
+        if not Path(str(workspace_root)).expanduser().is_absolute():
+            problems.append("workspaces.root: must be an absolute path (LOCALCORE_WORKSPACE_ROOT)")
+        raw["workspace_root"] = Path(str(workspace_root)).expanduser()
     if "TRUST_PROXY" in env:
         raw["trust_proxy"] = _bool(env["TRUST_PROXY"])
     if "LOCALCORE_RATE_LIMITS" in env:

@@ -4,23 +4,20 @@ When a provisioner is configured, creating a workspace (and the lazily created d
 deleting it destroys it first, and ``POST …/runtime/retry`` re-runs a failed provision. The reference
 implementation gives every workspace a private directory: ``<root>/<workspace id>`` (mode 0700).
 
-Configure it with ``LOCALCORE_WORKSPACE_ROOT`` (an absolute path), or a ``workspace_root`` field on the
-configuration once the TOML ``[workspaces] root`` key is wired to one. Without either, nothing touches
-runtimes on create or delete.
+Configure it with ``LOCALCORE_WORKSPACE_ROOT`` (an absolute path) or ``[workspaces] root`` in TOML (read by
+``localcore.config`` into ``Config.workspace_root``). Without either, nothing touches runtimes on create or
+delete.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from localcore.config import Config
-
-WORKSPACE_ROOT_ENV = "LOCALCORE_WORKSPACE_ROOT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,5 +80,5 @@ class FilesystemProvisioner:
 
 def provisioner_from_config(config: Config) -> WorkspaceProvisioner | None:
     """The filesystem provisioner when a workspace root is configured, else None."""
-    root = os.environ.get(WORKSPACE_ROOT_ENV) or getattr(config, "workspace_root", None)
-    return FilesystemProvisioner(Path(root).expanduser()) if root else None
+    root = config.workspace_root
+    return FilesystemProvisioner(root) if root else None

@@ -171,3 +171,13 @@ def test_redact_matches_keys_at_any_depth() -> None:
 @pytest.mark.parametrize("text, seconds", [("1 minute", 60), ("2 hours", 7200), ("1 second", 1), ("500 ms", 0.5)])
 def test_parse_window(text: str, seconds: float) -> None:
     assert parse_window(text) == seconds
+
+
+def test_workspace_root_comes_from_env_or_toml_and_must_be_absolute(tmp_path: Path) -> None:
+    assert load_config(env=BASE).workspace_root is None
+    assert load_config(env={**BASE, "LOCALCORE_WORKSPACE_ROOT": str(tmp_path)}).workspace_root == tmp_path
+    toml = tmp_path / "boring.app.toml"
+    toml.write_text(f'[workspaces]\nroot = "{tmp_path}"\n')
+    assert load_config(toml, BASE).workspace_root == tmp_path
+    with pytest.raises(ConfigError, match="absolute"):
+        load_config(env={**BASE, "LOCALCORE_WORKSPACE_ROOT": "relative/dir"})
