@@ -29,6 +29,9 @@ from localcore.metering.checkout import (
     hmac_hex,
     same_text,
 )
+from localcore.metering.payload import as_number as _number
+from localcore.metering.payload import as_object as _obj
+from localcore.metering.payload import as_text as _text
 from localcore.metering.service import CreditsService
 from localcore.metering.types import SAFE_INTEGER_MAX
 
@@ -97,19 +100,7 @@ class LemonSqueezyOrder:
     quantity: int = 1
 
 
-def _obj(value: object) -> dict[str, Any] | None:
-    return value if isinstance(value, dict) else None
 
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _number(value: object) -> float | None:
-    """A JSON number (never a bool), presence preserved: anything else is "absent"."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return value if math.isfinite(value) else None
 
 
 def _ident(value: object) -> str | None:

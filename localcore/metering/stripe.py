@@ -13,7 +13,6 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 
@@ -29,6 +28,9 @@ from localcore.metering.checkout import (
     same_text,
 )
 from localcore.metering.lemonsqueezy import load_json
+from localcore.metering.payload import as_number as _number
+from localcore.metering.payload import as_object as _obj
+from localcore.metering.payload import as_text as _text
 from localcore.metering.service import CreditsService
 from localcore.metering.types import SAFE_INTEGER_MAX
 
@@ -143,18 +145,7 @@ class StripeEvent:
     amount_refunded: float | None = None
 
 
-def _obj(value: object) -> dict[str, Any] | None:
-    return value if isinstance(value, dict) else None
 
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return value if math.isfinite(value) else None
 
 
 def _id(value: object) -> str | None:
