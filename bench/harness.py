@@ -79,7 +79,8 @@ def server(command: Sequence[str], port: int, env: dict[str, str] | None = None,
     base = f"http://127.0.0.1:{port}"
     full_env = {**os.environ, "LOCALCORE_KEYRING": "null", "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.Popen(list(command), env=full_env, cwd=tempfile.gettempdir(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            # Not a pipe: nobody reads it, and a full pipe would stall the server mid-run.
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     LAST_PID[:] = [proc.pid]
     try:
         wait_healthy(base + health)
