@@ -40,11 +40,15 @@ async def by_ip_and_user(request: web.Request) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """``deferred``: the guard does not count it; the route calls ``RateLimiter.enforce`` itself once the
+    caller is authorised, so requests that are refused anyway cannot use up someone else's budget."""
+
     method: str
     path: str
     max: int
     window: str
     key: KeyFunc
+    deferred: bool = False
 
     @property
     def window_seconds(self) -> float:
@@ -57,7 +61,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("POST", "/auth/request-password-reset", 3, "1 hour", by_ip),
     Rule("POST", "/auth/send-verification-email", 3, "1 hour", by_ip),
     Rule("POST", "/auth/sign-in/magic-link", 5, "1 minute", by_ip),
-    Rule("POST", "/api/v1/workspaces/:id/invites", 20, "1 hour", by_workspace),
+    Rule("POST", "/api/v1/workspaces/:id/invites", 20, "1 hour", by_workspace, deferred=True),
     Rule("POST", "/api/v1/invites/resolve", 60, "1 minute", by_ip),
     Rule("POST", "/api/v1/invites/accept", 10, "1 minute", by_ip_and_user),
 )
@@ -82,7 +86,7 @@ class RateLimiter:
             override = (config.rate_limit_overrides.get(f"{rule.method} {rule.path}")
                         or config.rate_limit_overrides.get(rule.path))
             if override is not None:
-                rule = Rule(rule.method, rule.path, override.max, override.window, rule.key)
+                rule = Rule(rule.method, rule.path, override.max, override.window, rule.key, rule.deferred)
             self.rules[(rule.method, rule.path)] = rule
 
     def rule_for(self, request: web.Request) -> Rule | None:
@@ -110,7 +114,14 @@ class RateLimiter:
     async def guard(self, request: web.Request) -> None:
         """Count the request against its route's rule (if any); the headers go out with the response."""
         rule = self.rule_for(request) if self.enabled else None
-        if rule is not None:
+        if rule is not None and not rule.deferred:
+            request[RATE_LIMIT_STATE] = await self.check(request, rule)
+
+    async def enforce(self, request: web.Request) -> None:
+        """Count a request against its route's deferred rule, from inside the handler (after the
+        authorisation checks); raises ``RateLimited`` past the limit."""
+        rule = self.rule_for(request) if self.enabled else None
+        if rule is not None and rule.deferred:
             request[RATE_LIMIT_STATE] = await self.check(request, rule)
 
 

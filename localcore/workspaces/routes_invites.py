@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from localcore.appkeys import RATE_LIMITER
 from localcore.clock import iso
 from localcore.http.identity import require_identity
 from localcore.http.openapi import RouteCatalog
@@ -32,6 +33,8 @@ async def create_invite(request: web.Request) -> web.Response:
     granted = await access(request, "owner")
     invites = request.app[WORKSPACES].invites
     invites.ensure_enabled()
+    # 20/h per workspace, counted only for owners (a non-member cannot use up the owner's budget).
+    await request.app[RATE_LIMITER].enforce(request)
 
     async def run() -> web.Response:
         body = await parse_body(request, m.InviteBody)

@@ -311,6 +311,25 @@ async def test_invite_creation_is_limited_per_workspace(aiohttp_client: AiohttpC
     assert (await ada.call("POST", invites_path(workspace), {"email": "late@example.com", "role": "viewer"}))[0] == 201
 
 
+async def test_refused_invite_attempts_do_not_use_up_the_owners_budget(
+        aiohttp_client: AiohttpClient, backend: Backend, clock: ManualClock) -> None:
+    config = load_config(env={**BASE_ENV, "LOCALCORE_RATE_LIMITS": "on", "RATE_LIMIT_OVERRIDES_JSON": json.dumps(
+        {"/auth/sign-up/email": {"max": 100, "window": "1 hour"},
+         "POST /api/v1/workspaces/:id/invites": {"max": 2, "window": "1 hour"}})})
+    h = await open_harness(aiohttp_client, backend, clock, config=config)
+    ada, mallory = await h.person("ada@example.com"), await h.person("mallory@example.com")
+    workspace = await ada.default_workspace()
+    for n in range(5):  # a non-member hammering the route is refused without counting
+        status, _ = await mallory.call("POST", invites_path(workspace), {"email": f"m{n}@example.com",
+                                                                        "role": "viewer"})
+        assert status == 403
+    for n in range(2):
+        status, body = await ada.call("POST", invites_path(workspace), {"email": f"u{n}@example.com", "role": "viewer"})
+        assert status == 201, body
+    status, body = await ada.call("POST", invites_path(workspace), {"email": "late@example.com", "role": "viewer"})
+    assert (status, body["code"]) == (429, "rate_limited")
+
+
 async def test_resolve_and_accept_are_limited(aiohttp_client: AiohttpClient, backend: Backend,
                                               clock: ManualClock) -> None:
     config = load_config(env={**BASE_ENV, "LOCALCORE_RATE_LIMITS": "on", "RATE_LIMIT_OVERRIDES_JSON": json.dumps(
