@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,7 +29,6 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from backends import open_backend
 from localcore.clock import ManualClock
 from localcore.metering.types import (
     CreditLedgerEntry,
@@ -39,6 +37,7 @@ from localcore.metering.types import (
     MeteringInspector,
 )
 from localcore.store import Backend
+from tests.property.lockstep import lockstep_backends
 
 USERS = ("a", "b")
 ORDERS = ("o1", "o2")
@@ -215,26 +214,8 @@ class LedgerMachine(RuleBasedStateMachine):
             self.same(self.run(row))
 
 
-async def _open_all(tmp_path: Path, postgres_url: str | None, clock: ManualClock) -> dict[str, Backend]:
-    opened = {"memory": await open_backend("memory://", clock=clock),
-              "sqlite": await open_backend(f"sqlite:///{tmp_path / 'ledger.db'}", clock=clock)}
-    if postgres_url:
-        opened["postgres"] = await open_backend(postgres_url, clock=clock)
-    return opened
-
-
 def test_ledger_state_machine(request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    server = None
-    try:
-        server = request.getfixturevalue("postgres_server")
-    except pytest.skip.Exception:
-        if os.environ.get("CI"):
-            raise
-    loop = asyncio.new_event_loop()
-    postgres_url = None if server is None else loop.run_until_complete(server.create_database())
-    clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
-    backends = loop.run_until_complete(_open_all(tmp_path, postgres_url, clock))
-    try:
+    with lockstep_backends(request, tmp_path, "ledger.db") as (loop, backends, clock):
         LedgerMachine.loop = loop
         LedgerMachine.backends = backends
         LedgerMachine.clock = clock
@@ -243,9 +224,3 @@ def test_ledger_state_machine(request: pytest.FixtureRequest, tmp_path: Path) ->
             max_examples=30, stateful_step_count=25, deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ))
-    finally:
-        for backend in backends.values():
-            loop.run_until_complete(backend.close())
-        if server is not None and postgres_url is not None:
-            loop.run_until_complete(server.drop_database(postgres_url))
-        loop.close()
