@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
 
 from backends import open_backend
 from localcore.clock import ManualClock
@@ -53,3 +57,18 @@ def lockstep_backends(request: pytest.FixtureRequest, tmp_path: Path,
         if server is not None and postgres_url is not None:
             loop.run_until_complete(server.drop_database(postgres_url))
         loop.close()
+
+
+def run_in_lockstep(machine: Any, request: pytest.FixtureRequest, tmp_path: Path, db_name: str, *,
+                    steps: int, examples: int = 30) -> None:
+    """Run ``machine`` (a RuleBasedStateMachine class with ``loop``/``backends``/``clock``/``examples``
+    class attributes) over the lockstep backends, bounded so CI stays fast."""
+    with lockstep_backends(request, tmp_path, db_name) as (loop, backends, clock):
+        machine.loop = loop
+        machine.backends = backends
+        machine.clock = clock
+        machine.examples = itertools.count()
+        run_state_machine_as_test(machine, settings=settings(
+            max_examples=examples, stateful_step_count=steps, deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ))

@@ -17,7 +17,6 @@ global expiry sweep sees the same history everywhere.
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,9 +24,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from localcore.clock import ManualClock
 from localcore.metering.types import (
@@ -37,7 +35,7 @@ from localcore.metering.types import (
     MeteringInspector,
 )
 from localcore.store import Backend
-from tests.property.lockstep import lockstep_backends
+from tests.property.lockstep import run_in_lockstep
 
 USERS = ("a", "b")
 ORDERS = ("o1", "o2")
@@ -215,12 +213,4 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 def test_ledger_state_machine(request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    with lockstep_backends(request, tmp_path, "ledger.db") as (loop, backends, clock):
-        LedgerMachine.loop = loop
-        LedgerMachine.backends = backends
-        LedgerMachine.clock = clock
-        LedgerMachine.examples = itertools.count()
-        run_state_machine_as_test(LedgerMachine, settings=settings(
-            max_examples=30, stateful_step_count=25, deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ))
+    run_in_lockstep(LedgerMachine, request, tmp_path, "ledger.db", steps=25)

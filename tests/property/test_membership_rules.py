@@ -14,20 +14,18 @@ Postgres joins when a server is available (as in the ledger machine); memory and
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from localcore.clock import ManualClock
 from localcore.store import ROLE_LEVEL, Backend, ConstraintViolation, InviteError, MembershipError
-from tests.property.lockstep import lockstep_backends
+from tests.property.lockstep import run_in_lockstep
 
 PEOPLE = 4
 ROLES = ("owner", "editor", "viewer")
@@ -169,12 +167,4 @@ class MembershipMachine(RuleBasedStateMachine):
 
 
 def test_membership_state_machine(request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    with lockstep_backends(request, tmp_path, "members.db") as (loop, backends, clock):
-        MembershipMachine.loop = loop
-        MembershipMachine.backends = backends
-        MembershipMachine.clock = clock
-        MembershipMachine.examples = itertools.count()
-        run_state_machine_as_test(MembershipMachine, settings=settings(
-            max_examples=30, stateful_step_count=20, deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ))
+    run_in_lockstep(MembershipMachine, request, tmp_path, "members.db", steps=20)
