@@ -40,7 +40,7 @@ from localcore.http.security_headers import setup_security_headers
 from localcore.http.trusted_hosts import trusted_hosts_guard
 from localcore.mail import Mailer, create_transport
 from localcore.mail.devmailbox import DevMailbox
-from localcore.mail.routes import setup_dev_mail_routes
+from localcore.mail.routes import MailboxKey, setup_dev_mail_routes
 from localcore.metering.routes import setup_credits
 from localcore.store import Backend
 from localcore.system import core_capabilities, setup_system_routes
@@ -101,7 +101,9 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
     setup_system_routes(app, catalog)
     setup_auth(app, catalog)
     setup_workspaces(app, catalog)
-    setup_dev_mail_routes(app, MAILER, catalog)
+    mailbox_key = MailboxKey(config.dev_mailbox_token, f"{config.app_id}.dev_mailbox",
+                             secure_cookie=config.auth.session_cookie_secure)
+    setup_dev_mail_routes(app, MAILER, mailbox_key, catalog)
     app[CAPABILITIES] = core_capabilities(config)
     setup_credits(app, catalog)
     _setup_shell(app, config)

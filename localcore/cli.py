@@ -19,7 +19,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from localcore import __version__
-from localcore.config import Config, load_config
+from localcore.config import Config, is_loopback_host, load_config
 from localcore.errors import ConfigError
 
 log = logging.getLogger("localcore")
@@ -85,8 +85,10 @@ def resolve_config(args: argparse.Namespace, env: Mapping[str, str] | None = Non
     config = load_config(args.config, env, overrides=overrides)
     where = "environment"
     if config.env != "production":
+        from localcore.data_dir import prepare_data_dir
         from localcore.secrets_store import ensure_secrets
 
+        prepare_data_dir(config.data_dir)
         generated, where = ensure_secrets(config.data_dir, env)
         if generated:
             config = load_config(args.config, {**env, **generated}, overrides=overrides)
@@ -123,15 +125,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from localcore.logs import configure_logging
 
     configure_logging(config.log_level)
-    if command == "serve":
-        return asyncio.run(serve(config, secrets_where, bootstrap=config.bootstrap,
-                                 workers=max(1, args.workers), reuse_port=args.reuse_port or args.workers > 1,
-                                 argv=arguments))
-    if command == "migrate":
-        return asyncio.run(migrate(config))
-    if command == "doctor":
-        return asyncio.run(doctor(config, secrets_where))
-    return asyncio.run(extra[command][1](args, config))
+    try:
+        if command == "serve":
+            return asyncio.run(serve(config, secrets_where, bootstrap=config.bootstrap,
+                                     workers=max(1, args.workers),
+                                     reuse_port=args.reuse_port or args.workers > 1, argv=arguments))
+        if command == "migrate":
+            return asyncio.run(migrate(config))
+        if command == "doctor":
+            return asyncio.run(doctor(config, secrets_where))
+        return asyncio.run(extra[command][1](args, config))
+    except ConfigError as exc:  # a feature that validates its own settings when it is wired
+        print(str(exc), file=sys.stderr)
+        return 2
 
 
 async def migrate(config: Config) -> int:
@@ -219,6 +225,8 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
         print(f"  database: {backend.kind}   mail: "
               f"{config.mail.scheme + '://' if config.mail else 'disabled'}   secrets: {secrets_where}",
               flush=True)
+        for line in _banner_notes(config, url):
+            print(line, flush=True)
         if bootstrap:
             await _offer_bootstrap(app, url)
         if ready is not None:
@@ -301,6 +309,18 @@ def _start_workers(count: int, argv: Sequence[str], url: str) -> list[subprocess
     command = [sys.executable, "-m", "localcore", *cleaned, "--port", port, "--workers", "1", "--reuse-port",
                "--no-bootstrap"]
     return [subprocess.Popen(command) for _ in range(count)]  # noqa: S603 - our own interpreter and module
+
+
+def _banner_notes(config: Config, url: str) -> list[str]:
+    """The dev mailbox link (its secret makes the mailbox the terminal owner's alone) and the warning
+    that console mail on a non-loopback bind is readable at this terminal only, not by the LAN users."""
+    if config.mail is None or config.mail.scheme != "console":
+        return []
+    notes = [f"  Dev mailbox: {url}/dev/mail?token={config.dev_mailbox_token}"]
+    if not is_loopback_host(config.host):
+        notes.append(f"  warning: console mail on a non-loopback bind ({config.host}): mail to other people "
+                     "is printed here, never delivered; configure MAIL_TRANSPORT_URL (smtp://, resend://)")
+    return notes
 
 
 def _listening_url(site: Any, config: Config) -> str:

@@ -10,10 +10,14 @@ file). A library caller that passes no secrets outside production gets random pe
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import json
 import os
 import re
 import secrets
+import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -125,13 +129,16 @@ class Config(_Model):
     log_level: Literal["fatal", "error", "warn", "info", "debug", "trace"] = "info"
     rate_limit_overrides: dict[str, RateLimitRule] = {}
     rate_limits_enabled: bool = True
-    trust_proxy: bool = False
+    #: Reverse-proxy hops whose ``X-Forwarded-For`` entries are trusted; 0 = the header is ignored.
+    trust_proxy: int = Field(default=0, ge=0, le=32)
     #: Root of the optional filesystem workspace provisioner (absolute); None = no provisioner.
     workspace_root: Path | None = None
     csp_enabled: bool = True
     csp_upgrade_insecure_requests: bool = False
     workspace_settings_encryption_key: str = Field(min_length=1)
     workspace_settings_previous_keys: tuple[str, ...] = ()
+    #: Opens the dev mailbox (``/api/dev/mail``): only the person who started the server holds it.
+    dev_mailbox_token: str = Field(min_length=16)
     credits: dict[str, Any] = {}
     web_root: Path | None = None
     bootstrap: bool = True
@@ -348,7 +355,7 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
 
     cors = _csv(get("CORS_ORIGINS", ""))
     raw["cors_origins"] = cors or ["http://localhost:3000", "http://localhost:5173"]
-    raw["trusted_hosts"] = _csv(get("TRUSTED_HOSTS", "")) or _default_trusted_hosts(raw["host"], auth_url)
+    raw["trusted_hosts"] = _csv(get("TRUSTED_HOSTS", "")) or default_trusted_hosts(raw["host"], auth_url)
     if get("BODY_LIMIT_BYTES"):
         raw["body_limit_bytes"] = _int(get("BODY_LIMIT_BYTES"), "body_limit_bytes", problems)
     if get("LOG_LEVEL"):
@@ -364,7 +371,7 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
             problems.append("workspaces.root: must be an absolute path (LOCALCORE_WORKSPACE_ROOT)")
         raw["workspace_root"] = Path(str(workspace_root)).expanduser()
     if "TRUST_PROXY" in env:
-        raw["trust_proxy"] = _bool(env["TRUST_PROXY"])
+        raw["trust_proxy"] = _proxy_hops(env["TRUST_PROXY"], problems)
     if "LOCALCORE_RATE_LIMITS" in env:
         raw["rate_limits_enabled"] = env["LOCALCORE_RATE_LIMITS"].strip().lower() != "off"
     raw["csp_enabled"] = get("CSP_ENABLED", "true").strip().lower() != "false"
@@ -373,11 +380,14 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
     raw["workspace_settings_encryption_key"] = get("WORKSPACE_SETTINGS_ENCRYPTION_KEY") or _missing_secret(
         "WORKSPACE_SETTINGS_ENCRYPTION_KEY", production, problems)
     raw["workspace_settings_previous_keys"] = _csv(get("WORKSPACE_SETTINGS_PREVIOUS_KEYS", ""))
+    # Not a production secret (console mail, the only transport with a mailbox, is refused there).
+    raw["dev_mailbox_token"] = get("DEV_MAILBOX_TOKEN") or secrets.token_urlsafe(32)
     raw["credits"] = _credits_raw(section("credits"), env)
     if get("LOCALCORE_WEB_ROOT"):
         raw["web_root"] = Path(env["LOCALCORE_WEB_ROOT"])
-    if "bootstrap" in overrides:
-        raw["bootstrap"] = bool(overrides["bootstrap"])
+    raw["bootstrap"] = _bootstrap(overrides, env, server, production, problems)
+    if production:
+        problems += production_problems(raw)
 
     try:
         config = Config.model_validate(raw)
@@ -386,9 +396,22 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
             path = ".".join(str(p) for p in issue["loc"]) or "config"
             problems.append(f"{path}: {issue['msg']}")
         raise ConfigError(problems) from None
+    problems += _credits_problems(config)
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _credits_problems(config: Config) -> list[str]:
+    """The credits settings' own rules, so that they are reported with everything else (``doctor``, and
+    a refused start) rather than when the app is built."""
+    from localcore.metering.settings import read_settings, settings_problems
+
+    try:
+        settings = read_settings(config.credits)
+    except ConfigError as exc:
+        return list(exc.problems)
+    return settings_problems(settings, production=config.env == "production")
 
 
 _GOOGLE_ENDPOINTS = {
@@ -434,15 +457,124 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _default_trusted_hosts(host: str, auth_url: str) -> list[str]:
-    """Loopback names plus the public URL's host: a local server must not answer DNS-rebinding hosts."""
-    if host in ("0.0.0.0", "::"):  # noqa: S104 - listening everywhere: any Host is expected
-        return ["*"]
-    names = ["localhost", "127.0.0.1", "[::1]", "::1", host]
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 - names of "every interface", compared, not bound
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """``localhost`` (and ``*.localhost``, RFC 6761) or a loopback address."""
+    if not host:
+        return False
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def default_trusted_hosts(host: str, auth_url: str) -> list[str]:
+    """The ``Host`` names a request may carry unless ``TRUSTED_HOSTS`` says otherwise: loopback names, the
+    bind host, the public URL's host and, when bound to every interface, this machine's own host names and
+    addresses (so the LAN can reach it by them). Never ``*``: any-host would let a web page the user visits
+    drive the API under its own DNS name (DNS rebinding); ``TRUSTED_HOSTS=*`` must be said explicitly."""
+    names = ["localhost", "127.0.0.1", "[::1]", "::1"]
+    if host in WILDCARD_HOSTS:
+        names += machine_host_names()
+    else:
+        names.append(host.lower())
     auth_host = urlsplit(auth_url).hostname
     if auth_host:
-        names.append(auth_host)
+        names.append(auth_host.lower())
     return list(dict.fromkeys(names))
+
+
+def machine_host_names() -> list[str]:
+    """This machine's host names and the addresses of its network interfaces (IPv6 in both Host forms)."""
+    import psutil
+
+    names: list[str] = []
+    for name in (socket.gethostname(), socket.getfqdn()):
+        if name:
+            names += [name.lower(), name.split(".", 1)[0].lower()]
+    try:
+        interfaces = psutil.net_if_addrs()
+    except OSError:
+        interfaces = {}
+    for addresses in interfaces.values():
+        for address in addresses:
+            if address.family == socket.AF_INET:
+                names.append(address.address)
+            elif address.family == socket.AF_INET6:
+                bare = address.address.split("%", 1)[0].lower()  # no zone id: browsers never send it
+                names += [bare, f"[{bare}]"]
+    return names
+
+
+def _proxy_hops(text: str, problems: list[str]) -> int:
+    """``TRUST_PROXY``: ``true`` = one proxy, ``false`` = none, or the number of proxy hops."""
+    value = text.strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return 0
+    if value in ("true", "yes", "on"):
+        return 1
+    if value.isdigit():
+        return int(value)
+    problems.append(f"TRUST_PROXY: must be true, false or a number of proxy hops (got {text!r})")
+    return 0
+
+
+def _bootstrap(overrides: Mapping[str, Any], env: Mapping[str, str], server: Mapping[str, Any],
+               production: bool, problems: list[str]) -> bool:
+    """Offer the one-time owner link on an empty database? ``--no-bootstrap`` beats ``LOCALCORE_BOOTSTRAP``
+    beats ``[server] bootstrap``; off by default in production, and refused there when asked for."""
+    if "bootstrap" in overrides:
+        wanted = bool(overrides["bootstrap"])
+    elif "LOCALCORE_BOOTSTRAP" in env:
+        wanted = _bool(env["LOCALCORE_BOOTSTRAP"])
+    elif "bootstrap" in server:
+        wanted = bool(server["bootstrap"])
+    else:
+        return not production
+    if production and wanted:
+        problems.append("LOCALCORE_BOOTSTRAP: the one-time owner link is not offered in production")
+    return wanted and not production
+
+
+MIN_AUTH_SECRET_LENGTH = 32
+SETTINGS_KEY_BYTES = 32
+
+
+def decoded_key_length(text: str) -> int | None:
+    """The byte length of a key written as hex or (URL-safe) base64, or None when it is neither."""
+    value = text.strip()
+    if len(value) % 2 == 0 and re.fullmatch(r"[0-9a-fA-F]+", value):
+        return len(value) // 2
+    try:
+        return len(base64.b64decode(value.replace("-", "+").replace("_", "/") + "=" * (-len(value) % 4),
+                                    validate=True))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def production_problems(raw: Mapping[str, Any]) -> list[str]:
+    """What production refuses beyond missing values: weak secrets and a plain-http public URL. (The
+    bootstrap link and credits settings are checked where they are read.)"""
+    problems: list[str] = []
+    secret = str(raw["auth"].get("secret") or "")
+    if secret != "missing" and len(secret) < MIN_AUTH_SECRET_LENGTH:
+        problems.append(f"BETTER_AUTH_SECRET: must be at least {MIN_AUTH_SECRET_LENGTH} characters in "
+                        f"production (got {len(secret)}); generate one with `openssl rand -hex 32`")
+    key = str(raw.get("workspace_settings_encryption_key") or "")
+    if key != "missing" and decoded_key_length(key) != SETTINGS_KEY_BYTES:
+        problems.append("WORKSPACE_SETTINGS_ENCRYPTION_KEY: must be 32 bytes written as 64 hex characters or "
+                        "base64 in production; generate one with `openssl rand -hex 32`")
+    # WORKSPACE_SETTINGS_PREVIOUS_KEYS is not checked: a weak old key is exactly what one rotates away from.
+    url = urlsplit(str(raw["auth"].get("url") or ""))
+    if url.scheme != "https" and not is_loopback_host(url.hostname):
+        problems.append("BETTER_AUTH_URL: must be an https:// URL in production (plain http only for a "
+                        "loopback host): session cookies and one-time links would travel in clear text")
+    return problems
 
 
 def _database_url(overrides: Mapping[str, Any], get: Any, server: Mapping[str, Any], data_dir: Path,

@@ -15,9 +15,11 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+from localcore.data_dir import prepare_data_dir
+
 log = logging.getLogger("localcore.secrets")
 SERVICE = "localcore"
-GENERATED = ("BETTER_AUTH_SECRET", "WORKSPACE_SETTINGS_ENCRYPTION_KEY")
+GENERATED = ("BETTER_AUTH_SECRET", "WORKSPACE_SETTINGS_ENCRYPTION_KEY", "DEV_MAILBOX_TOKEN")
 FILE_NAME = "secrets.json"
 
 
@@ -47,7 +49,7 @@ def _read_file(path: Path) -> dict[str, str]:
 
 
 def _write_file(path: Path, values: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(path.parent)
     temp = path.with_suffix(".tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -16,6 +16,7 @@ Conventions
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -61,6 +62,19 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+MAX_EMAIL_LENGTH = 254
+# zod's email pattern (what better-auth validates with), matched as ASCII only: under Unicode case
+# folding ``[A-Z]`` with IGNORECASE also matches U+0131 (dotless i) and U+017F (long s), so "al\u0131ce@…"
+# would be a second account beside "alice@…" that looks the same in every mail client.
+_EMAIL = re.compile(r"^(?!\.)(?!.*\.\.)([A-Z0-9_'+\-.]*)[A-Z0-9_+-]@([A-Z0-9][A-Z0-9\-]*\.)+[A-Z]{2,}$",
+                    re.IGNORECASE | re.ASCII)
+
+
+def is_valid_email(email: str) -> bool:
+    """The one address rule (sign-up, sign-in, links, invites): ASCII, zod's pattern, at most 254 chars."""
+    return len(email) <= MAX_EMAIL_LENGTH and email.isascii() and bool(_EMAIL.match(email))
+
+
 # --------------------------------------------------------------------------- records
 
 
@@ -98,6 +112,9 @@ class Session:
     updated_at: datetime
     ip_address: str | None
     user_agent: str | None
+    #: ``rememberMe`` at sign-in: False = a short session that is never slid forward. Kept on the row, not
+    #: in a cookie the client could drop.
+    remember: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,8 +351,9 @@ class UserStore(Protocol):
 
 class SessionStore(Protocol):
     async def create_session(self, *, token_hash: str, user_id: str, expires_at: datetime,
-                             ip_address: str | None = None, user_agent: str | None = None) -> Session:
-        """Store a new session under the SHA-256 of its token."""
+                             ip_address: str | None = None, user_agent: str | None = None,
+                             remember: bool = True) -> Session:
+        """Store a new session under the SHA-256 of its token (``remember`` is stored with it)."""
 
     async def get_session(self, token_hash: str) -> tuple[Session, User] | None:
         """The session and its user, expired or not (the caller decides); None if unknown."""
@@ -511,6 +529,12 @@ class RateLimitStore(Protocol):
     async def hit(self, key: str, *, window_seconds: float, now: datetime) -> RateLimitHit:
         """Count one request against the fixed window of ``key`` and return the new count and when the
         window resets. Atomic across every process sharing the backend."""
+
+    async def release(self, key: str, hit: RateLimitHit) -> None:
+        """Take back one count of ``hit`` (the request turned out not to count, e.g. a sign-in that
+        succeeded), only while ``hit``'s window is still the current one and never below zero. Counting
+        first and taking back later keeps a limit exact under concurrency, where a read-then-count would
+        let every concurrent request through."""
 
     async def reset(self, key: str) -> None:
         """Forget the counter (tests and administrators)."""

@@ -254,7 +254,8 @@ class MemorySessionStore:
         self.clock = clock
 
     async def create_session(self, *, token_hash: str, user_id: str, expires_at: datetime,
-                             ip_address: str | None = None, user_agent: str | None = None) -> Session:
+                             ip_address: str | None = None, user_agent: str | None = None,
+                             remember: bool = True) -> Session:
         async with self.s.lock:
             if user_id not in self.s.users:
                 raise ConstraintViolation("foreign_key", "unknown user")
@@ -262,7 +263,8 @@ class MemorySessionStore:
                 raise ConstraintViolation("unique", "session token exists")
             now = self.clock()
             session = Session(id=_new_id(), token_hash=token_hash, user_id=user_id, expires_at=expires_at,
-                              created_at=now, updated_at=now, ip_address=ip_address, user_agent=user_agent)
+                              created_at=now, updated_at=now, ip_address=ip_address, user_agent=user_agent,
+                              remember=remember)
             self.s.sessions[token_hash] = session
             return session
 
@@ -392,6 +394,12 @@ class MemoryRateLimitStore:
                 current = RateLimitHit(count=current.count + 1, reset_at=current.reset_at)
             self.s.rate_limits[key] = current
             return current
+
+    async def release(self, key: str, hit: RateLimitHit) -> None:
+        async with self.s.lock:
+            current = self.s.rate_limits.get(key)
+            if current is not None and current.reset_at == hit.reset_at and current.count > 0:
+                self.s.rate_limits[key] = RateLimitHit(count=current.count - 1, reset_at=current.reset_at)
 
     async def reset(self, key: str) -> None:
         async with self.s.lock:

@@ -54,7 +54,7 @@ def _session(row: Row) -> Session:
     return Session(
         id=row["id"], token_hash=row["token_hash"], user_id=row["user_id"], expires_at=row["expires_at"],
         created_at=row["created_at"], updated_at=row["updated_at"], ip_address=row["ip_address"],
-        user_agent=row["user_agent"],
+        user_agent=row["user_agent"], remember=bool(row["remember"]),
     )
 
 
@@ -280,20 +280,21 @@ class SqlSessionStore:
         self.clock = clock
 
     async def create_session(self, *, token_hash: str, user_id: str, expires_at: datetime,
-                             ip_address: str | None = None, user_agent: str | None = None) -> Session:
+                             ip_address: str | None = None, user_agent: str | None = None,
+                             remember: bool = True) -> Session:
         now = self.clock()
         async with self.db.transaction() as tx:
             row = await tx.fetchrow(
                 "INSERT INTO sessions (id, token_hash, user_id, expires_at, ip_address, user_agent, "
-                "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING *",
-                _new_id(), token_hash, user_id, expires_at, ip_address, user_agent, now)
+                "created_at, updated_at, remember) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING *",
+                _new_id(), token_hash, user_id, expires_at, ip_address, user_agent, now, remember)
         assert row is not None
         return _session(row)
 
     async def get_session(self, token_hash: str) -> tuple[Session, User] | None:
         row = await self.db.fetchrow(
             "SELECT s.id, s.token_hash, s.user_id, s.expires_at, s.created_at, s.updated_at, "
-            "s.ip_address, s.user_agent, u.id AS u_id, u.email AS u_email, u.name AS u_name, "
+            "s.ip_address, s.user_agent, s.remember, u.id AS u_id, u.email AS u_email, u.name AS u_name, "
             "u.email_verified AS u_email_verified, u.image AS u_image, u.created_at AS u_created_at, "
             "u.updated_at AS u_updated_at FROM sessions s JOIN users u ON u.id = s.user_id "
             "WHERE s.token_hash = $1", token_hash)
@@ -435,6 +436,11 @@ class SqlRateLimitStore:
                 "RETURNING count, reset_at", key, now, reset)
         assert row is not None
         return RateLimitHit(count=int(row["count"]), reset_at=row["reset_at"])
+
+    async def release(self, key: str, hit: RateLimitHit) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute("UPDATE rate_limits SET count = count - 1 WHERE key = $1 AND reset_at = $2 "
+                             "AND count > 0", key, hit.reset_at)
 
     async def reset(self, key: str) -> None:
         async with self.db.transaction() as tx:

@@ -6,7 +6,7 @@ import logging
 
 from localcore.auth.errors import auth_error
 from localcore.auth.passwords import MAX_LENGTH
-from localcore.auth.service import AuthService, ClientInfo
+from localcore.auth.service import CHANGED_EMAIL, AuthService, ClientInfo
 from localcore.auth.sessions import IssuedSession
 from localcore.auth.tokens import hash_token
 from localcore.store import DuplicateEmail, Session, User, is_uuid
@@ -50,8 +50,11 @@ class AccountService:
 
     async def change_email(self, user: User, *, new_email: str, callback_url: str | None) -> None:
         """Change an UNVERIFIED address (a typo at sign-up, the desktop owner's placeholder); the new
-        address is unverified and gets a verification link. A verified address is refused here: moving
-        it would need a confirmation from the old mailbox, which localcore does not implement."""
+        address is unverified and gets a verification link, whose use drops the account's password and
+        sessions and signs the prover in (see ``AuthService.verify_email``): otherwise an attacker could
+        move an account of theirs onto a victim's address and keep using it once the victim verifies.
+        A verified address is refused here: moving it would need a confirmation from the old mailbox,
+        which localcore does not implement."""
         self.auth.check_target(callback_url, "INVALID_CALLBACK_URL")
         email = self.auth.check_email(new_email)
         if email == user.email:
@@ -66,7 +69,9 @@ class AccountService:
             raise auth_error("UNAUTHORIZED")
         log.info("auth: user %s changed their email", user.id)
         if self.auth.mailer.enabled:
-            self.auth.background(self.auth.send_verification_to(updated, callback_url or "/"), "verification mail")
+            data = {"userId": updated.id, "email": updated.email, CHANGED_EMAIL: True}
+            self.auth.background(self.auth.send_verification_to(updated, callback_url or "/", data),
+                                 "verification mail")
 
     async def update_user(self, user: User, *, name: str | None, image: str | None, clear_image: bool) -> User:
         updated = await self.auth.backend.users.update_user(user.id, name=name, image=image, clear_image=clear_image)

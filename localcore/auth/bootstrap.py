@@ -57,7 +57,8 @@ def _is_loopback(address: str | None) -> bool:
 
 
 async def redeem(request: web.Request) -> web.Response:
-    # Both the TCP peer and the forwarded client (when a local proxy forwards one) must be this machine.
+    # Both the TCP peer and the resolved client (X-Forwarded-For counts only under TRUST_PROXY) must be
+    # this machine: a trusted local proxy forwarding a remote client is refused too.
     if not (_is_loopback(request.remote) and _is_loopback(client_ip(request))):
         raise auth_error("BOOTSTRAP_LOOPBACK_ONLY")
     body = await body_of(request, m.BootstrapBody)

@@ -3,7 +3,8 @@
 Cookie (SPEC §3, better-auth's names): ``<appId>.session_token`` (``__Secure-`` prefixed when secure),
 value ``<token>.<base64 HMAC-SHA256(BETTER_AUTH_SECRET, token)>`` percent-encoded, ``HttpOnly; Path=/;
 SameSite=Lax; Max-Age=<SESSION_TTL_SECONDS>`` (+ ``Secure``). ``rememberMe: false`` drops ``Max-Age`` and
-adds a signed ``<appId>.dont_remember`` cookie, which also turns the sliding refresh off.
+adds a signed ``<appId>.dont_remember`` cookie (better-auth's, kept for its clients); whether the session
+slides is decided by the session row, never by that cookie.
 
 Handlers and the resolver never touch the response: they record the wanted change on the request
 (set, or clear), and one ``on_response_prepare`` hook writes it — also onto error responses, so a refresh
@@ -52,9 +53,6 @@ class SessionCookies:
         """The session token of a correctly signed cookie, else None."""
         return unsign(self.secret, request.cookies.get(self.name))
 
-    def remembered(self, request: web.Request) -> bool:
-        return unsign(self.secret, request.cookies.get(self.dont_remember_name)) != _TRUE
-
     async def resolve(self, request: web.Request) -> Identity | None:
         """``SESSION_RESOLVER``: the caller's live session, refreshed once a day (not with
         ``?disableRefresh=true``); a dead or forged cookie reads as signed out and is cleared."""
@@ -65,16 +63,15 @@ class SessionCookies:
         if token is None:
             self.clear(request)
             return None
-        remember = self.remembered(request)
         allow_refresh = request.query.get("disableRefresh", "").lower() not in ("true", "1")
-        resolution = await self.manager.resolve(token, remember=remember, allow_refresh=allow_refresh)
+        resolution = await self.manager.resolve(token, allow_refresh=allow_refresh)
         if resolution.found is None:
             if resolution.stale:
                 self.clear(request)
             return None
         found = resolution.found
         if found.refreshed:
-            self.set(request, token, remember=remember)
+            self.set(request, token, remember=found.session.remember)
         return Identity(user=found.user, session=found.session, token_hash=found.token_hash)
 
     # -------------------------------------------------------------- writing

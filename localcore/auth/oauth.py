@@ -200,12 +200,7 @@ class GoogleOAuth:
 
     async def _link(self, user: User, subject: str) -> User:
         """Attach the Google account to an existing user whose address Google has verified."""
-        users = self.service.backend.users
-        if not user.email_verified:
-            if await users.unlink_account(user.id, "credential"):
-                log.warning("oauth: dropped the password of unverified user %s on linking Google", user.id)
-            await self.service.sessions.revoke_all(user.id)
-            user = await users.update_user(user.id, email_verified=True) or user
+        user = await self.service.prove_email(user)
         await self._link_account(user, subject)
         return user
 

@@ -1,7 +1,7 @@
 """``/auth/*``: sign-up, sign-in, sign-out, session, email verification, password reset, magic link.
 
 Each handler parses with a pydantic model, calls one service method and shapes better-auth's answer
-(reference/contract.md §1.3). One-time links are scanner-safe (issue 3 item 9): a browser GET
+(better-auth's JSON shapes and error codes). One-time links are scanner-safe: a browser GET
 (``Accept: text/html``) of a verification or magic link gets the shell page, whose button POSTs the token;
 only that POST (or a JSON client's GET, upstream's behaviour) uses the token up. HEAD never reaches these
 handlers. The mailed reset link only redirects to the form; it never uses the token.
@@ -96,11 +96,13 @@ async def verify_email_link(request: web.Request) -> web.StreamResponse:
     service = request.app[AUTH_SERVICE]
     callback = service.check_target(query.callbackURL, "INVALID_CALLBACK_URL")
     try:
-        await service.verify_email(query.token)
+        signed_in = await service.verify_email(query.token, client=client_of(request))
     except AuthError as exc:
         if callback is None:
             raise
         return redirect(with_query(callback, error=exc.code))
+    if signed_in is not None:
+        start_session(request, signed_in)
     if callback is not None:
         return redirect(callback)
     return json_response({"status": True, "user": None})
@@ -110,8 +112,10 @@ async def verify_email(request: web.Request) -> web.Response:
     body = await body_of(request, m.VerifyEmailBody)
     service = request.app[AUTH_SERVICE]
     service.check_target(body.callbackURL, "INVALID_CALLBACK_URL")
-    await service.verify_email(body.token)
+    signed_in = await service.verify_email(body.token, client=client_of(request))
     forget_identity(request)
+    if signed_in is not None:
+        start_session(request, signed_in)
     return json_response({"status": True})
 
 

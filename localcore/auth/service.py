@@ -1,9 +1,14 @@
-"""The auth flows (reference/contract.md §6), with upstream's defects fixed. No HTTP here.
+"""The auth flows of better-auth as boring-core configures them, with upstream's defects fixed. No HTTP here.
 
-Deliberate differences from boring-core 0.1.43 (SPEC §2):
+Deliberate differences from boring-core 0.1.43:
 - verification, reset and magic-link tokens are random, stored only as SHA-256, single-use and live
   exactly as long as the configured TTL the mail states (fixes 10, 12);
 - a password reset revokes every session of the user (fix 11);
+- when a mailbox proves an address the account had not verified (a magic link, Google, or the
+  verification link of an address set by ``change-email``), whatever password and sessions the account had
+  were made by someone who never proved they own it — possibly an attacker who pre-registered the
+  victim's address — so they are dropped before the prover is signed in (:meth:`AuthService.prove_email`);
+- failed sign-ins are limited per account as well as per IP (``signin_limit.py``);
 - answers that must not reveal whether an account exists (reset request, verification resend) do the
   account-specific work — token, mail — in the background, so neither the body, the status nor the
   timing differs; sign-in with an unknown email runs a dummy argon2 verification for the same reason.
@@ -13,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,29 +26,25 @@ from typing import Any
 from localcore.auth.errors import auth_error
 from localcore.auth.passwords import MAX_LENGTH, MIN_LENGTH, MIN_SCORE, PasswordHasher
 from localcore.auth.sessions import IssuedSession, SessionManager
+from localcore.auth.signin_limit import SignInFailureLimit
 from localcore.auth.signup import InviteAcceptor, NoInvites, ensure_default_workspace
 from localcore.auth.tokens import hash_token, new_token
 from localcore.auth.urls import check_target, link
 from localcore.clock import Clock
 from localcore.config import Config
 from localcore.mail import Mailer
-from localcore.store import Backend, DuplicateEmail, OneTimeToken, User, normalize_email
+from localcore.store import Backend, DuplicateEmail, OneTimeToken, User, is_valid_email, normalize_email
 
 log = logging.getLogger("localcore.auth")
 
 VERIFY_EMAIL = "verify-email"
 RESET_PASSWORD = "reset-password"
 MAGIC_LINK = "magic-link"
+#: Marks the verification token of an address set by ``change-email`` (see ``verify_email``).
+CHANGED_EMAIL = "changedEmail"
 
-# zod's email pattern (what better-auth validates with).
-_EMAIL = re.compile(r"^(?!\.)(?!.*\.\.)([A-Z0-9_'+\-.]*)[A-Z0-9_+-]@([A-Z0-9][A-Z0-9\-]*\.)+[A-Z]{2,}$",
-                    re.IGNORECASE)
 _NO_USER = "00000000-0000-0000-0000-000000000000"
 RESET_MESSAGE = "If this email exists in our system, check your email for the reset link"
-
-
-def valid_email(email: str) -> bool:
-    return len(email) <= 254 and bool(_EMAIL.match(email))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,7 @@ class AuthService:
         self.hasher = hasher
         self.sessions = sessions
         self.invite_acceptor: InviteAcceptor = NoInvites()
+        self.signin_failures = SignInFailureLimit(backend.rate_limits, clock, config)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ plumbing
@@ -115,7 +116,7 @@ class AuthService:
 
     def check_email(self, email: str) -> str:
         email = normalize_email(email)
-        if not valid_email(email):
+        if not is_valid_email(email):
             raise auth_error("INVALID_EMAIL")
         return email
 
@@ -187,6 +188,7 @@ class AuthService:
                       client: ClientInfo) -> SignedIn:
         self.check_target(callback_url, "INVALID_CALLBACK_URL")
         email = self.check_email(email)
+        attempt = await self.signin_failures.begin(email)  # raises RateLimited past the per-account limit
         user = await self.backend.users.get_user_by_email(email)
         # The same queries and the same argon2 work whether or not the account exists (no enumeration).
         credential = await self.backend.users.get_credential(user.id if user else _NO_USER)
@@ -197,6 +199,7 @@ class AuthService:
         if user is None or not result.ok:
             log.info("auth: sign-in refused")
             raise auth_error("INVALID_EMAIL_OR_PASSWORD")
+        await self.signin_failures.succeeded(attempt)
         if result.needs_rehash:
             await self.backend.users.set_password_hash(user.id, await self.hasher.hash(password))
             log.info("auth: password hash of user %s upgraded to argon2id", user.id)
@@ -241,8 +244,13 @@ class AuthService:
         if user is not None and not user.email_verified:
             await self.send_verification_to(user, callback_url)
 
-    async def verify_email(self, token: str) -> User:
-        """Consume a verification token; ``TOKEN_EXPIRED``/``INVALID_TOKEN`` (401) otherwise."""
+    async def verify_email(self, token: str, *, client: ClientInfo | None = None) -> SignedIn | None:
+        """Consume a verification token; ``TOKEN_EXPIRED``/``INVALID_TOKEN`` (401) otherwise.
+
+        The link of an address set by ``change-email`` proves the mailbox of an account whose sessions
+        and password were made before that proof: they are dropped (:meth:`prove_email`) and the prover
+        is signed in instead (the returned ``SignedIn``). A sign-up verification only marks the address
+        verified (None): its password was chosen together with the address."""
         stored = await self.backend.tokens.consume_token(VERIFY_EMAIL, hash_token(token)) if token else None
         if stored is None:
             raise auth_error("INVALID_TOKEN", status=401)
@@ -251,9 +259,30 @@ class AuthService:
         user = await self.backend.users.get_user(str(stored.data.get("userId", "")))
         if user is None or user.email != stored.data.get("email"):
             raise auth_error("INVALID_TOKEN", status=401)
-        updated = await self.backend.users.update_user(user.id, email_verified=True)
+        if stored.data.get(CHANGED_EMAIL) and not user.email_verified:
+            user = await self.prove_email(user)
+            client = client or ClientInfo()
+            issued = await self.sessions.issue(user.id, ip_address=client.ip_address, user_agent=client.user_agent)
+            log.info("auth: user %s proved their changed email", user.id)
+            return SignedIn(user, issued)
+        await self.backend.users.update_user(user.id, email_verified=True)
         log.info("auth: user %s verified their email", user.id)
-        return updated or user
+        return None
+
+    async def prove_email(self, user: User) -> User:
+        """The mailbox of ``user.email`` was just proven (magic link, Google, a changed address's link).
+        If the address was not verified yet, the account's password and every session were set up by
+        someone who had not proven it — possibly an attacker who pre-registered the victim's address — so
+        both go before the prover gets a session. Returns the user, now verified."""
+        if user.email_verified:
+            return user
+        if await self.backend.users.unlink_account(user.id, "credential"):
+            log.warning("auth: dropped the password of user %s, set before the address was proven", user.id)
+        revoked = await self.sessions.revoke_all(user.id)
+        if revoked:
+            log.warning("auth: revoked %d session(s) of user %s made before the address was proven",
+                        revoked, user.id)
+        return await self.backend.users.update_user(user.id, email_verified=True) or user
 
     # ------------------------------------------------------------------ password reset
 
@@ -335,8 +364,7 @@ class AuthService:
                 user = await self.backend.users.get_user_by_email(email)
                 if user is None:
                     raise auth_error("FAILED_TO_CREATE_USER") from None
-        if not user.email_verified:
-            user = await self.backend.users.update_user(user.id, email_verified=True) or user
+        user = await self.prove_email(user)
         issued = await self.sessions.issue(user.id, ip_address=client.ip_address, user_agent=client.user_agent)
         log.info("auth: user %s signed in with a magic link", user.id)
         return SignedIn(user, issued, is_new_user=is_new)

@@ -4,7 +4,8 @@ A session is an opaque random token held only by the client; the backend keeps i
 (SPEC §3, better-auth's defaults):
 
 - lifetime ``SESSION_TTL_SECONDS`` (30 days); ``rememberMe: false`` gives a one-day session (never longer
-  than the TTL) that is not refreshed, carried in a browser-session cookie;
+  than the TTL) that is never refreshed, carried in a browser-session cookie. The choice is stored on the
+  session row, so a client that drops the ``dont_remember`` cookie cannot turn it into a 30-day one;
 - sliding refresh at most once a day: when a remembered session is read and it was issued or last
   refreshed more than a day ago, its expiry moves to now + TTL and the cookie is re-issued;
 - an expired session reads as signed out and its row is removed on sight;
@@ -67,10 +68,10 @@ class SessionManager:
         token = new_token()
         session = await self.store.create_session(
             token_hash=hash_token(token), user_id=user_id, expires_at=self.clock() + self.lifetime(remember),
-            ip_address=ip_address, user_agent=(user_agent or None) and user_agent[:512])
+            ip_address=ip_address, user_agent=(user_agent or None) and user_agent[:512], remember=remember)
         return IssuedSession(token=token, session=session, remember=remember)
 
-    async def resolve(self, token: str, *, remember: bool = True, allow_refresh: bool = True) -> Resolution:
+    async def resolve(self, token: str, *, allow_refresh: bool = True) -> Resolution:
         token_hash = hash_token(token)
         found = await self.store.get_session(token_hash)
         if found is None:
@@ -81,7 +82,7 @@ class SessionManager:
             await self.store.delete_session(token_hash)
             return Resolution(None, stale=True)
         refreshed = False
-        if remember and allow_refresh and session.expires_at - self.ttl + self.update_age <= now:
+        if session.remember and allow_refresh and session.expires_at - self.ttl + self.update_age <= now:
             expires_at = now + self.ttl
             await self.store.extend_session(session.id, expires_at)
             session = replace(session, expires_at=expires_at, updated_at=now)

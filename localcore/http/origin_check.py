@@ -1,9 +1,17 @@
-"""CSRF defence: a state-changing request that carries the session cookie must come from an allowed origin.
+"""CSRF defence: a browser's state-changing request must come from an allowed origin.
 
-Allowed: the server's own origin, ``BETTER_AUTH_URL``'s origin and ``CORS_ORIGINS``. When ``Origin`` is
-absent, Fetch-Metadata decides (``Sec-Fetch-Site`` ``same-origin``/``none`` pass); a request with neither
-header is not from a browser and cannot be forged by one. Without a cookie, a cross-site *navigation*
-POST to ``/auth/*`` is refused too (login CSRF), like better-auth.
+Allowed: the server's own origin, ``BETTER_AUTH_URL``'s origin and ``CORS_ORIGINS``. A request is from a
+browser when it carries ``Origin`` or Fetch-Metadata (``Sec-Fetch-Site``); one with neither is a script or
+a server-side client, which no web page can forge, and passes. For a browser request:
+
+- ``Origin`` present: it must be allowed (``null`` never is);
+- no ``Origin``: ``Sec-Fetch-Site`` must be ``same-origin`` or ``none`` (the user typed it).
+
+This applies to every write that carries the session cookie, and to every ``/auth/*`` write whether or
+not a cookie is present: without that, a page on another local origin (another port is same-site, so
+SameSite cookies do not help) could sign the browser into the attacker's account (login CSRF) with a
+``text/plain`` form POST. A cookie-less cross-site navigation keeps upstream's
+``CROSS_SITE_NAVIGATION_LOGIN_BLOCKED`` code.
 """
 
 from __future__ import annotations
@@ -14,10 +22,12 @@ from localcore.errors import LocalcoreError
 from localcore.http.handler import Guard
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_TRUSTED_FETCH_SITES = frozenset({"same-origin", "none"})
+_AUTH_PREFIX = "/auth/"
 
 
 def _refuse(request: web.Request, auth_code: str, message: str) -> LocalcoreError:
-    code = auth_code if request.path.startswith("/auth/") else "invalid_origin"
+    code = auth_code if request.path.startswith(_AUTH_PREFIX) else "invalid_origin"
     return LocalcoreError(403, code, message)
 
 
@@ -29,15 +39,21 @@ def origin_check_guard(cookie_name: str, trusted_origins: tuple[str, ...]) -> Gu
             return
         origin = request.headers.get("Origin")
         fetch_site = request.headers.get("Sec-Fetch-Site")
-        own = f"{request.scheme}://{request.host}".lower()
-        if cookie_name in request.cookies:
-            if origin is not None:
-                if origin == "null" or origin.rstrip("/").lower() not in trusted | {own}:
-                    raise _refuse(request, "INVALID_ORIGIN", "Invalid origin")
-            elif fetch_site is not None and fetch_site not in ("same-origin", "none"):
-                raise _refuse(request, "INVALID_ORIGIN", "Cross-site request refused")
-        elif (request.path.startswith("/auth/") and fetch_site == "cross-site"
-              and request.headers.get("Sec-Fetch-Mode") == "navigate"):
+        if origin is None and fetch_site is None:
+            return  # not a browser
+        has_cookie = cookie_name in request.cookies
+        if not has_cookie and not request.path.startswith(_AUTH_PREFIX):
+            return  # no ambient credential to abuse, and not a sign-in
+        if origin is not None:
+            own = f"{request.scheme}://{request.host}".lower()
+            allowed = origin != "null" and origin.rstrip("/").lower() in trusted | {own}
+        else:
+            allowed = fetch_site in _TRUSTED_FETCH_SITES
+        if allowed:
+            return
+        if not has_cookie and fetch_site == "cross-site" and request.headers.get("Sec-Fetch-Mode") == "navigate":
             raise _refuse(request, "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED", "Cross-site navigation login blocked")
+        message = "Invalid origin" if origin is not None else "Cross-site request refused"
+        raise _refuse(request, "INVALID_ORIGIN", message)
 
     return guard

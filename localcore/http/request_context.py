@@ -1,21 +1,26 @@
 """Per-request facts every layer reads: the request id and the client IP.
 
-The request id is the incoming ``x-request-id`` when it is 1..128 characters, else a new UUID v4; it is
-echoed on every response. The client IP honours the first ``X-Forwarded-For`` entry only when the direct
-peer is a loopback proxy (or ``TRUST_PROXY`` is on), so a remote client cannot spoof its rate-limit key.
+The request id is the incoming ``x-request-id`` when it is 1..128 printable characters, else a new UUID
+v4; it is echoed on every response.
+
+The client IP is the TCP peer, unless ``TRUST_PROXY`` says how many reverse proxies stand in front
+(``true`` = 1, or a number of hops N). Each trusted proxy appends the address it received the request from
+to ``X-Forwarded-For``, so the client is the N-th entry from the right: everything further left was
+written by the client itself and is ignored (as Werkzeug's ProxyFix and Express's ``trust proxy`` do).
+Without ``TRUST_PROXY`` the header is ignored entirely, even from a loopback peer: otherwise any local
+process, or a client behind a local proxy, could pick a fresh rate-limit key for every request.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 
 from aiohttp import web
 
 REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_IP = web.RequestKey("client_ip", str)
-#: ``TRUST_PROXY=true``: honour ``X-Forwarded-For`` from any peer (a reverse proxy on another host).
-TRUST_PROXY = web.AppKey("trust_proxy", bool)
+#: The number of trusted reverse-proxy hops (``TRUST_PROXY``); 0 = ``X-Forwarded-For`` is ignored.
+TRUST_PROXY = web.AppKey("trust_proxy", int)
 
 
 def request_id(request: web.Request) -> str:
@@ -28,26 +33,25 @@ def request_id(request: web.Request) -> str:
     return value
 
 
-def _is_loopback(address: str | None) -> bool:
-    if not address:
-        return True  # unix socket / test transport
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
+def forwarded_client(peer: str, forwarded: str, hops: int) -> str:
+    """The client address behind ``hops`` trusted proxies; the peer when there are none or the header is
+    empty. A chain shorter than ``hops`` yields its left-most entry, the furthest any proxy vouches for."""
+    if hops <= 0 or not forwarded:
+        return peer
+    entries = [entry.strip() for entry in forwarded.split(",")]
+    entries = [entry for entry in entries if entry]
+    if not entries:
+        return peer
+    return entries[-min(hops, len(entries))]
 
 
 def client_ip(request: web.Request) -> str:
     known: str | None = request.get(CLIENT_IP)
     if known is not None:
         return known
-    peer = request.remote or ""
-    forwarded = request.headers.get("x-forwarded-for", "")
-    if forwarded and (request.config_dict.get(TRUST_PROXY, False) or _is_loopback(peer)):
-        first = forwarded.split(",", 1)[0].strip()
-        value = first or peer
-    else:
-        value = peer or "unknown"
+    peer = request.remote or "unknown"
+    hops = request.config_dict.get(TRUST_PROXY, 0)
+    value = forwarded_client(peer, request.headers.get("x-forwarded-for", ""), hops) if hops else peer
     request[CLIENT_IP] = value
     return value
 

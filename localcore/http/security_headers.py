@@ -1,7 +1,12 @@
-"""Helmet-equivalent headers and a CSP with a fresh nonce per request (reference/contract.md §8.1).
+"""Helmet-equivalent headers and a CSP with a fresh nonce per request.
 
-The nonce (16 random bytes, base64) is generated when the request starts and kept in
-``request[CSP_NONCE]`` so the shell can stamp it on its ``<script>`` and ``<style>`` tags.
+The nonce (16 random bytes, base64) is generated on first use and kept in ``request[CSP_NONCE]`` so the
+shell can stamp it on its ``<script>`` and ``<style>`` tags.
+
+Two privacy rules ride along: every answer under ``/api/`` and ``/auth/`` is ``Cache-Control: no-store``
+(they carry sessions, tokens and personal data that no browser or proxy cache may keep; a route may not
+loosen it), and the ``Server`` header names no software version (aiohttp's default names both Python's
+and its own, which only helps an attacker pick an exploit).
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import base64
 import secrets
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 from localcore.config import Config
 
@@ -28,6 +33,8 @@ STATIC_HEADERS = {
     "X-Permitted-Cross-Domain-Policies": "none",
     "X-XSS-Protection": "0",
 }
+SERVER_HEADER = "localcore"
+PRIVATE_PREFIXES = ("/api/", "/auth/")
 
 
 def content_security_policy(nonce: str, *, upgrade_insecure_requests: bool) -> str:
@@ -60,6 +67,9 @@ def csp_nonce(request: web.Request) -> str:
 
 
 def setup_security_headers(app: web.Application, config: Config) -> None:
+    # aiohttp answers an unparseable request itself, before any app hook runs, with its module-level
+    # default; this is the only knob for that answer (every other response gets the header below).
+    web_response.SERVER_SOFTWARE = SERVER_HEADER  # type: ignore[attr-defined]
     # The policy is built once with a marker; per request only the nonce is spliced in.
     marker = "\x00"
     pieces = content_security_policy(marker, upgrade_insecure_requests=config.csp_upgrade_insecure_requests)
@@ -72,6 +82,9 @@ def setup_security_headers(app: web.Application, config: Config) -> None:
         for name, value in static:
             if name not in headers:
                 headers[name] = value
+        headers["Server"] = SERVER_HEADER
+        if request.path.startswith(PRIVATE_PREFIXES):
+            headers["Cache-Control"] = "no-store"
         if csp:
             nonce = csp_nonce(request)
             headers["Content-Security-Policy"] = f"{head}{nonce}{middle}{nonce}{tail}"

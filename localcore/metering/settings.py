@@ -292,6 +292,9 @@ def settings_problems(settings: CreditsSettings, *, production: bool) -> list[st
         problems.append(f"BORING_CREDITS_RESERVATION_TTL_SECONDS: must exceed BORING_CREDITS_MAX_RUN_SECONDS "
                         f"({s.max_run_seconds}) by at least {SETTLEMENT_SLACK_SECONDS}s, or the sweep could "
                         "charge a run that is still alive")
+    if production and s.stripe_webhook_tolerance_seconds <= 0:
+        problems.append("BORING_CREDITS_STRIPE_WEBHOOK_TOLERANCE_SECONDS: must be > 0 in production (0 accepts a "
+                        "captured webhook replayed at any later time)")
     if s.currency.upper() in NON_TWO_DECIMAL_CURRENCIES:
         problems.append(f"BORING_CREDITS_CURRENCY: {s.currency.upper()} has no 2-decimal minor unit; "
                         "pack prices would mis-credit")

@@ -7,19 +7,17 @@ shapes of reference/contract.md §1.6; the views build every response through th
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictStr, field_validator, model_validator
 
-from localcore.store import is_uuid
+from localcore.store import is_uuid, is_valid_email
 
 RoleName = Literal["owner", "editor", "viewer"]
 NAME_MAX = 100
 SETTINGS_MAX = 50
 SETTING_KEY_MAX = 128
 SETTING_VALUE_MAX = 10_000
-_EMAIL = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
 
 
 class _Strict(BaseModel):
@@ -89,7 +87,7 @@ class InviteBody(_Strict):
     @classmethod
     def _email(cls, value: str) -> str:
         value = value.strip()
-        if len(value) > 254 or not _EMAIL.match(value):
+        if not is_valid_email(value):
             raise ValueError("Invalid email")
         return value
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from localcore import load_config
-from localcore.appkeys import MAILER
+from localcore.appkeys import CONFIG, MAILER
 from localcore.auth import AUTH_SERVICE
 from localcore.clock import ManualClock
 from localcore.config import Config
@@ -84,7 +84,8 @@ class AuthClient:
     async def mails(self, to: str | None = None, subject: str | None = None) -> list[dict[str, Any]]:
         """Dev-mailbox messages (newest first), filtered by recipient and subject substring."""
         await self.drain()
-        response = await self.http.get("/api/dev/mail")
+        token = self.app[CONFIG].dev_mailbox_token
+        response = await self.http.get("/api/dev/mail", headers={"x-dev-mailbox-token": token})
         assert response.status == 200
         messages = (await response.json())["messages"]
         return [m for m in messages

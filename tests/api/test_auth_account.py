@@ -194,12 +194,14 @@ async def test_bootstrap_token_expires_after_15_minutes(app_client: AuthClient) 
     assert response.status == 400
 
 
-async def test_bootstrap_is_loopback_only(app_client: AuthClient) -> None:
-    token = await _offer(app_client)
-    response = await app_client.http.post("/auth/bootstrap", json={"token": token},
-                                          headers={"X-Forwarded-For": "203.0.113.7"})
+async def test_bootstrap_is_loopback_only(make_client: ClientFactory) -> None:
+    # A trusted local proxy forwarding a remote client: the resolved client is not this machine.
+    client = await make_client(make_config(TRUST_PROXY="1"))
+    token = await _offer(client)
+    response = await client.http.post("/auth/bootstrap", json={"token": token},
+                                      headers={"X-Forwarded-For": "203.0.113.7"})
     assert response.status == 403 and (await response.json())["code"] == "BOOTSTRAP_LOOPBACK_ONLY"
-    ok = await app_client.http.post("/auth/bootstrap", json={"token": token})
+    ok = await client.http.post("/auth/bootstrap", json={"token": token})
     assert ok.status == 200  # the refused attempt did not use the token
 
 

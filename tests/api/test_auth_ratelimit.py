@@ -11,7 +11,8 @@ from tests.api.auth_support import STRONG_PASSWORD, AuthClient, ClientFactory, m
 
 
 def limited() -> Config:
-    return make_config(LOCALCORE_RATE_LIMITS="on")
+    # Clients are told apart by the X-Forwarded-For entry of one trusted proxy.
+    return make_config(LOCALCORE_RATE_LIMITS="on", TRUST_PROXY="1")
 
 
 async def _post(client: AuthClient, path: str, body: dict[str, object], ip: str = "198.51.100.1") -> int:

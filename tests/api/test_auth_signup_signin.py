@@ -111,7 +111,8 @@ async def test_sign_up_without_mail_sends_nothing_and_still_signs_in(make_client
     assert body["user"]["email"] == "ada@example.com"
     await client.drain()
     assert (await client.session())["user"]["email"] == "ada@example.com"
-    assert (await client.http.get("/api/dev/mail")).status == 404
+    mailbox = await client.http.get("/api/dev/mail", headers={"x-dev-mailbox-token": config.dev_mailbox_token})
+    assert mailbox.status == 404
 
 
 async def test_invite_token_is_reported_unusable_until_invites_exist(app_client: AuthClient) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -15,7 +16,7 @@ from localcore.config import Config
 from localcore.http.errors import error_middleware
 from localcore.http.handler import guards_middleware
 from localcore.http.ratelimit import RateLimiter, Rule, add_rate_limit_headers, by_ip
-from localcore.http.request_context import add_request_id_header
+from localcore.http.request_context import TRUST_PROXY, add_request_id_header
 from localcore.store import Backend
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -29,6 +30,7 @@ def config(**env: str) -> Config:
 def limited_app(backend: Backend, clock: ManualClock, cfg: Config) -> web.Application:
     limiter = RateLimiter(backend.rate_limits, clock, cfg, rules=RULES)
     app = web.Application(middlewares=[error_middleware, guards_middleware([limiter.guard])])
+    app[TRUST_PROXY] = cfg.trust_proxy
 
     async def ok(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -62,9 +64,9 @@ async def test_the_sixth_request_in_a_window_is_429_with_retry_after(
 
 async def test_keys_and_unlimited_routes_are_independent(
         aiohttp_client: ClientFactory, backend: Backend, clock: ManualClock) -> None:
-    client = await aiohttp_client(limited_app(backend, clock, config()))
-    for _ in range(5):
-        await client.post("/limited/a", headers={"X-Forwarded-For": "1.2.3.4, 10.0.0.1"})
+    client = await aiohttp_client(limited_app(backend, clock, config(TRUST_PROXY="1")))
+    for n in range(5):  # the client's own left-hand entries change nothing: the proxy's entry is the key
+        await client.post("/limited/a", headers={"X-Forwarded-For": f"10.9.9.{n}, 1.2.3.4"})
     assert (await client.post("/limited/a", headers={"X-Forwarded-For": "1.2.3.4"})).status == 429
     assert (await client.post("/limited/a", headers={"X-Forwarded-For": "5.6.7.8"})).status == 200
     for _ in range(10):
@@ -116,18 +118,28 @@ async def test_the_default_table_covers_the_real_auth_paths() -> None:
     assert ("POST", "/auth/sign-out") not in table
 
 
-async def test_forwarded_for_is_only_trusted_from_loopback_or_with_trust_proxy() -> None:
+def _client_ip_with(hops: int, forwarded: str, peer: str) -> str:
     from aiohttp.test_utils import make_mocked_request
 
-    from localcore.http.request_context import TRUST_PROXY, client_ip
+    from localcore.http.request_context import client_ip
 
     app = web.Application()
-    app[TRUST_PROXY] = False
-    remote = make_mocked_request("GET", "/", headers={"X-Forwarded-For": "1.2.3.4, 10.0.0.1"}, app=app)
-    remote._transport_peername = ("203.0.113.9", 5000)  # type: ignore[attr-defined]
-    assert client_ip(remote) != "1.2.3.4"
-    trusting = web.Application()
-    trusting[TRUST_PROXY] = True
-    proxied = make_mocked_request("GET", "/", headers={"X-Forwarded-For": "1.2.3.4, 10.0.0.1"}, app=trusting)
-    proxied._transport_peername = ("203.0.113.9", 5000)  # type: ignore[attr-defined]
-    assert client_ip(proxied) == "1.2.3.4"
+    app[TRUST_PROXY] = hops
+    request = make_mocked_request("GET", "/", headers={"X-Forwarded-For": forwarded}, app=app)
+    request._transport_peername = (peer, 5000)  # type: ignore[attr-defined]
+    return client_ip(request)
+
+
+@pytest.mark.parametrize("peer", ["127.0.0.1", "203.0.113.9"])
+async def test_forwarded_for_is_ignored_without_trust_proxy_even_from_loopback(peer: str) -> None:
+    assert _client_ip_with(0, "1.2.3.4, 10.0.0.1", peer) == peer
+
+
+@pytest.mark.parametrize(("hops", "forwarded", "client"), [
+    (1, "1.2.3.4, 10.0.0.1", "10.0.0.1"),          # the proxy appended 10.0.0.1; 1.2.3.4 is the client's word
+    (2, "1.2.3.4, 198.51.100.7, 10.0.0.1", "198.51.100.7"),
+    (2, "198.51.100.7", "198.51.100.7"),           # a shorter chain: the furthest entry a proxy vouches for
+    (1, " , ", "203.0.113.9"),                     # nothing usable: the peer
+])
+async def test_trust_proxy_takes_the_right_most_untrusted_entry(hops: int, forwarded: str, client: str) -> None:
+    assert _client_ip_with(hops, forwarded, "203.0.113.9") == client

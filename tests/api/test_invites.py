@@ -332,8 +332,9 @@ async def test_refused_invite_attempts_do_not_use_up_the_owners_budget(
 
 async def test_resolve_and_accept_are_limited(aiohttp_client: AiohttpClient, backend: Backend,
                                               clock: ManualClock) -> None:
-    config = load_config(env={**BASE_ENV, "LOCALCORE_RATE_LIMITS": "on", "RATE_LIMIT_OVERRIDES_JSON": json.dumps(
-        {"/auth/sign-up/email": {"max": 100, "window": "1 hour"}})})
+    config = load_config(env={**BASE_ENV, "LOCALCORE_RATE_LIMITS": "on", "TRUST_PROXY": "1",
+                              "RATE_LIMIT_OVERRIDES_JSON": json.dumps(
+                                  {"/auth/sign-up/email": {"max": 100, "window": "1 hour"}})})
     h = await open_harness(aiohttp_client, backend, clock, config=config)
     ada, bob = await h.person("ada@example.com"), await h.person("bob@example.com")
     ip = {"X-Forwarded-For": "1.2.3.4"}

@@ -81,7 +81,7 @@ def running_server(tmp_path: pathlib.Path, *extra_args: str) -> Iterator[Server]
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    handle = Server(url, process, log_path)
+    handle = Server(url, process, log_path, data_dir)
     deadline = time.monotonic() + START_TIMEOUT_S
     while not _healthy(url):
         if process.poll() is not None:

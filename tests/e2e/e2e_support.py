@@ -6,21 +6,60 @@ import pathlib
 import re
 import subprocess
 import time
+import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
 from playwright.sync_api import Page, expect
 
+#: The start-up banner line that hands the dev mailbox secret to the person at the terminal.
+DEV_MAILBOX_LINE = re.compile(r"Dev mailbox: (?P<url>\S+)")
+#: The header scripts (and these tests) send the dev mailbox secret in.
+DEV_MAILBOX_HEADER = "x-dev-mailbox-token"
+#: The cookie that ``/dev/mail?token=`` sets (``<app_id>.dev_mailbox``; the app id is the default one).
+DEV_MAILBOX_COOKIE = "boring-app.dev_mailbox"
+BANNER_TIMEOUT_S = 5.0
+
 
 class Server:
-    """A running ``python -m localcore serve``; ``url`` is its base URL, ``log`` its output so far."""
+    """A running ``python -m localcore serve``; ``url`` is its base URL, ``log`` its output so far,
+    ``data_dir`` its data directory."""
 
-    def __init__(self, url: str, process: subprocess.Popen[bytes], log_path: pathlib.Path) -> None:
+    def __init__(self, url: str, process: subprocess.Popen[bytes], log_path: pathlib.Path,
+                 data_dir: pathlib.Path) -> None:
         self.url = url
         self.process = process
         self.log_path = log_path
+        self.data_dir = data_dir
+        self._dev_mailbox_url: str | None = None
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    @property
+    def dev_mailbox_url(self) -> str:
+        """The ``Dev mailbox:`` link of the start-up banner, checked to be this server's ``/dev/mail`` with a
+        ``token``. The banner is printed just after the port opens, so wait a moment for it."""
+        if self._dev_mailbox_url is None:
+            deadline = time.monotonic() + BANNER_TIMEOUT_S
+            while (match := DEV_MAILBOX_LINE.search(self.log())) is None:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no 'Dev mailbox: ' line in the start-up banner:\n{self.log()}")
+                time.sleep(0.05)
+            link = match.group("url")
+            parts = urllib.parse.urlsplit(link)
+            assert f"{parts.scheme}://{parts.netloc}" == self.url, f"banner link {link} is not on {self.url}"
+            assert parts.path == "/dev/mail", f"banner link {link} is not /dev/mail"
+            tokens = urllib.parse.parse_qs(parts.query).get("token", [])
+            assert len(tokens) == 1 and len(tokens[0]) >= 16, f"banner link {link} has no usable token"
+            self._dev_mailbox_url = link
+        return self._dev_mailbox_url
+
+    @property
+    def dev_mailbox_token(self) -> str:
+        """The dev mailbox secret, as the banner link carries it."""
+        query = urllib.parse.urlsplit(self.dev_mailbox_url).query
+        return urllib.parse.parse_qs(query)["token"][0]
 
 
 STRONG_PASSWORD = "Zk8$mN!qR2xFgWpJ"
@@ -52,11 +91,26 @@ def sign_out(page: Page) -> None:
     expect(page).to_have_url(re.compile(r"/auth/signin"))
 
 
-def api_json(page: Page, path: str) -> Any:
+def api_json(page: Page, path: str, *, headers: Mapping[str, str] | None = None) -> Any:
     """GET ``path`` with the page's cookies (the browser context's request client shares them)."""
-    response = page.request.get(path, headers={"Accept": "application/json"})
+    response = page.request.get(path, headers={"Accept": "application/json", **(headers or {})})
     assert response.ok, f"GET {path} -> {response.status}: {response.text()}"
     return response.json()
+
+
+def open_dev_mailbox(page: Page, server: Server) -> None:
+    """Open the banner's ``Dev mailbox:`` link, as the person at the terminal does: the server sets the
+    mailbox cookie and redirects to ``/dev/mail`` (the token leaves the address bar)."""
+    page.goto(server.dev_mailbox_url)
+    expect(page).to_have_url(server.url + "/dev/mail")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dev mailbox")
+
+
+def dev_mail(page: Page, server: Server) -> list[dict[str, Any]]:
+    """Every dev-mailbox message, newest first, read with the secret in the header (the page's own
+    cookies do not matter)."""
+    data = api_json(page, "/api/dev/mail", headers={DEV_MAILBOX_HEADER: server.dev_mailbox_token})
+    return [dict(message) for message in data["messages"]]
 
 
 def session_user(page: Page) -> dict[str, Any] | None:
@@ -64,13 +118,13 @@ def session_user(page: Page) -> dict[str, Any] | None:
     return data["user"] if data else None
 
 
-def wait_for_mail(page: Page, to: str, subject: str, *, timeout: float = 10.0) -> dict[str, Any]:
+def wait_for_mail(page: Page, server: Server, to: str, subject: str, *, timeout: float = 10.0) -> dict[str, Any]:
     """The newest dev-mailbox message to ``to`` whose subject contains ``subject`` (case-insensitive)."""
     deadline = time.monotonic() + timeout
     while True:
-        for message in api_json(page, "/api/dev/mail")["messages"]:
+        for message in dev_mail(page, server):
             if message["to"].lower() == to.lower() and subject.lower() in message["subject"].lower():
-                return dict(message)
+                return message
         if time.monotonic() > deadline:
             raise AssertionError(f"no mail to {to} with subject containing {subject!r}")
         time.sleep(0.2)

@@ -3,11 +3,24 @@ mailbox and the theme."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
-from e2e_support import WORKSPACE_URL, api_json, session_user, sign_in, sign_up, wait_for_mail
-from playwright.sync_api import Page, expect
+from e2e_support import (
+    DEV_MAILBOX_COOKIE,
+    DEV_MAILBOX_HEADER,
+    WORKSPACE_URL,
+    Server,
+    api_json,
+    dev_mail,
+    open_dev_mailbox,
+    session_user,
+    sign_in,
+    sign_up,
+    wait_for_mail,
+)
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 pytestmark = pytest.mark.e2e
 
@@ -79,7 +92,7 @@ def test_create_and_switch_workspaces(page: Page) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("Default workspace")
 
 
-def test_members_invites_and_settings_for_the_owner(page: Page) -> None:
+def test_members_invites_and_settings_for_the_owner(page: Page, server: Server) -> None:
     sign_up(page, "ada@example.com", name="Ada Lovelace")
     base = page.url
 
@@ -100,7 +113,7 @@ def test_members_invites_and_settings_for_the_owner(page: Page) -> None:
     invites = page.get_by_role("list", name="Invites")
     expect(invites.get_by_text("bob@example.com")).to_be_visible()
     expect(invites.get_by_text("pending")).to_be_visible()
-    mail = wait_for_mail(page, "bob@example.com", "invited you")
+    mail = wait_for_mail(page, server, "bob@example.com", "invited you")
     assert any("/invites/" in link for link in mail["links"])
 
     page.get_by_role("button", name="Revoke invite for bob@example.com").click()
@@ -120,9 +133,37 @@ def test_members_invites_and_settings_for_the_owner(page: Page) -> None:
     expect(page.get_by_role("button", name="Workspace menu: Renamed")).to_be_visible()
 
 
-def test_dev_mailbox_lists_the_messages(page: Page) -> None:
+CLOSED_MAILBOX = re.compile(r"The dev mailbox is private to the person who started the server\. Open the "
+                            r"“Dev mailbox:” link printed in the terminal")
+VERIFY_SUBJECT = re.compile("Verify your .* email address")
+
+
+def expect_closed_mailbox(page: Page) -> None:
+    """/dev/mail as a browser without the mailbox cookie sees it: the explanation and no messages."""
+    page.goto("/dev/mail")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dev mailbox")
+    expect(page.get_by_text(CLOSED_MAILBOX)).to_be_visible()
+    expect(page.get_by_text("has no dev mailbox")).to_be_visible()  # the non-console case
+    expect(page.get_by_role("list", name="Messages")).to_have_count(0)
+    expect(page.get_by_text(VERIFY_SUBJECT)).to_have_count(0)
+    expect(page.get_by_role("link", name=re.compile(r"verify-email\?token="))).to_have_count(0)
+
+
+def fetch_status(page: Page, url: str, headers: dict[str, str] | None = None) -> int:
+    """The status of a same-origin fetch() from the page: what the shell's own requests get."""
+    status = page.evaluate("([url, headers]) => fetch(url, {headers}).then((r) => r.status)", [url, headers or {}])
+    assert isinstance(status, int)
+    return status
+
+
+def mailbox_cookies(context: BrowserContext) -> list[str]:
+    return [cookie.get("name", "") for cookie in context.cookies() if "dev_mailbox" in cookie.get("name", "")]
+
+
+def test_dev_mailbox_lists_the_messages(page: Page, server: Server) -> None:
+    open_dev_mailbox(page, server)
     sign_up(page, "ada@example.com")
-    wait_for_mail(page, "ada@example.com", "verify")
+    wait_for_mail(page, server, "ada@example.com", "verify")
     page.get_by_role("button", name="User menu").click()
     page.get_by_role("menuitem", name=re.compile("Dev mailbox")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Dev mailbox")
@@ -135,10 +176,101 @@ def test_dev_mailbox_lists_the_messages(page: Page) -> None:
     expect(frame.get_by_role("link", name=re.compile("Verify", re.IGNORECASE)).first).to_be_visible()
 
 
-def test_dev_mailbox_is_public(page: Page) -> None:
-    page.goto("/dev/mail")
+def test_dev_mailbox_without_the_banner_link_explains_where_it_is(
+        page: Page, context: BrowserContext, server: Server, console_errors: list[str]) -> None:
+    sign_up(page, "ada@example.com")  # sends the verification mail
+    assert any(m["to"] == "ada@example.com" for m in dev_mail(page, server))  # the mail is there
+
+    # Signed in, but without the mailbox cookie: the page explains, shows nothing, and the menu has no link.
+    expect_closed_mailbox(page)
+    expect(page).to_have_url(server.url + "/dev/mail")
+    assert server.dev_mailbox_token not in page.content()
+    assert mailbox_cookies(context) == []
+    page.get_by_role("button", name="User menu").click()
+    expect(page.get_by_role("menuitem", name=re.compile("Account settings"))).to_be_visible()
+    expect(page.get_by_role("menuitem", name=re.compile("Dev mailbox"))).to_have_count(0)
+    page.keyboard.press("Escape")
+
+    # The API answers as an unknown route does, to the page and to a wrong secret; nothing is cleared.
+    assert fetch_status(page, "/api/dev/mail") == 404
+    assert fetch_status(page, "/api/dev/mail?token=not-the-secret") == 404
+    assert fetch_status(page, "/api/dev/mail", {DEV_MAILBOX_HEADER: "not-the-secret"}) == 404
+    response = page.request.get("/api/dev/mail")
+    assert response.status == 404
+    body = response.json()
+    assert body["code"] == "not_found" and {"error", "code", "message"} <= body.keys()
+    assert page.request.delete("/api/dev/mail").status == 404
+    assert any(m["to"] == "ada@example.com" for m in dev_mail(page, server))
+
+    # A wrong token in the link: still closed, and the token does not stay in the address bar.
+    page.goto("/dev/mail?token=not-the-secret")
+    expect(page.get_by_text(CLOSED_MAILBOX)).to_be_visible()
+    expect(page.get_by_role("list", name="Messages")).to_have_count(0)
+    expect(page).to_have_url(server.url + "/dev/mail")
+    assert mailbox_cookies(context) == []
+    assert [e for e in console_errors if "Content Security Policy" in e or e.startswith("pageerror")] == []
+
+
+def test_the_banner_link_opens_the_mailbox_for_this_browser(page: Page, context: BrowserContext,
+                                                             server: Server) -> None:
+    # The secret is this data directory's, kept with the other secrets (LOCALCORE_KEYRING=null: the file).
+    secrets = json.loads((server.data_dir / "secrets.json").read_text("utf-8"))
+    assert secrets["DEV_MAILBOX_TOKEN"] == server.dev_mailbox_token
+    sign_up(page, "ada@example.com")
+    expect_closed_mailbox(page)
+
+    page.goto(server.dev_mailbox_url)
+    expect(page).to_have_url(server.url + "/dev/mail")  # redirected: the token left the address bar
     expect(page.get_by_role("heading", level=1)).to_have_text("Dev mailbox")
-    expect(page).to_have_url(re.compile(r"/dev/mail$"))
+    messages = page.get_by_role("list", name="Messages")
+    expect(messages.get_by_role("button", name=VERIFY_SUBJECT)).to_be_visible()
+    expect(page.get_by_text(CLOSED_MAILBOX)).to_have_count(0)
+    viewer = page.get_by_role("region", name="Message")
+    expect(viewer.get_by_role("link", name=re.compile(r"verify-email\?token="))).to_be_visible()
+
+    cookies = [c for c in context.cookies() if c.get("name") == DEV_MAILBOX_COOKIE]
+    assert len(cookies) == 1, context.cookies()
+    assert cookies[0].get("httpOnly") is True
+    assert cookies[0].get("sameSite") == "Strict"
+    assert cookies[0].get("value") != server.dev_mailbox_token  # a derivative, not the banner secret
+    assert "dev_mailbox" not in page.evaluate("document.cookie")  # scripts cannot read it
+    assert fetch_status(page, "/api/dev/mail") == 200  # the cookie alone opens the API
+
+    # It lasts across loads, and the shell now links to the mailbox.
+    page.goto("/")
+    expect(page).to_have_url(WORKSPACE_URL)
+    page.get_by_role("button", name="User menu").click()
+    page.get_by_role("menuitem", name=re.compile("Dev mailbox")).click()
+    expect(page).to_have_url(server.url + "/dev/mail")
+    expect(messages.get_by_role("button", name=VERIFY_SUBJECT)).to_be_visible()
+
+
+def test_a_second_browser_without_the_cookie_still_sees_nothing(page: Page, browser: Browser,
+                                                                 server: Server) -> None:
+    open_dev_mailbox(page, server)
+    sign_up(page, "ada@example.com")
+    page.goto("/dev/mail")
+    expect(page.get_by_role("list", name="Messages").get_by_role("button", name=VERIFY_SUBJECT)).to_be_visible()
+
+    other = browser.new_context(base_url=server.url)
+    try:
+        other.set_default_timeout(10_000)
+        other_page = other.new_page()
+        expect_closed_mailbox(other_page)
+        assert mailbox_cookies(other) == []
+        assert fetch_status(other_page, "/api/dev/mail") == 404
+        # The secret itself works for scripts, in the query or the header.
+        token = server.dev_mailbox_token
+        assert fetch_status(other_page, f"/api/dev/mail?token={token}") == 200
+        assert fetch_status(other_page, "/api/dev/mail", {DEV_MAILBOX_HEADER: token}) == 200
+        other_page.reload()
+        expect(other_page.get_by_text(CLOSED_MAILBOX)).to_be_visible()
+        expect(other_page.get_by_role("list", name="Messages")).to_have_count(0)
+    finally:
+        other.close()
+    # The first browser still reads it.
+    page.reload()
+    expect(page.get_by_role("list", name="Messages").get_by_role("button", name=VERIFY_SUBJECT)).to_be_visible()
 
 
 def test_theme_toggle_persists_across_reload(page: Page) -> None:

@@ -13,6 +13,7 @@ from e2e_support import (
     OTHER_STRONG_PASSWORD,
     STRONG_PASSWORD,
     WORKSPACE_URL,
+    Server,
     link_containing,
     session_user,
     sign_in,
@@ -25,7 +26,7 @@ from playwright.sync_api import Page, expect
 pytestmark = pytest.mark.e2e
 
 
-def test_forgot_password_mail_resets_the_password(page: Page) -> None:
+def test_forgot_password_mail_resets_the_password(page: Page, server: Server) -> None:
     sign_up(page, "ada@example.com")
     sign_out(page)
     page.get_by_role("link", name="Forgot password?").click()
@@ -34,7 +35,7 @@ def test_forgot_password_mail_resets_the_password(page: Page) -> None:
     page.get_by_role("button", name="Send reset link").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Check your inbox")
 
-    mail = wait_for_mail(page, "ada@example.com", "reset")
+    mail = wait_for_mail(page, server, "ada@example.com", "reset")
     page.goto(link_containing(mail, "/auth/reset-password"))
     expect(page).to_have_url(re.compile(r"/auth/reset-password\?token="))
     expect(page.get_by_role("heading", level=1)).to_have_text("Reset password")
@@ -71,12 +72,12 @@ def test_reset_page_without_a_token_says_the_link_expired(page: Page) -> None:
     expect(page).to_have_url(re.compile(r"/auth/forgot-password$"))
 
 
-def test_opening_a_verification_link_does_not_verify_until_the_button_is_clicked(page: Page) -> None:
+def test_opening_a_verification_link_does_not_verify_until_the_button_is_clicked(page: Page, server: Server) -> None:
     sign_up(page, "ada@example.com")
     user = session_user(page)
     assert user is not None and user["emailVerified"] is False
 
-    mail = wait_for_mail(page, "ada@example.com", "verify")
+    mail = wait_for_mail(page, server, "ada@example.com", "verify")
     link = link_containing(mail, "/auth/verify-email")
     page.goto(link)
     expect(page.get_by_role("heading", level=1)).to_have_text("Verify your email")
@@ -101,7 +102,7 @@ def test_opening_a_verification_link_does_not_verify_until_the_button_is_clicked
     expect(page.get_by_role("heading", level=1)).to_have_text(used)
 
 
-def test_magic_link_signs_in_only_through_the_confirm_page(page: Page) -> None:
+def test_magic_link_signs_in_only_through_the_confirm_page(page: Page, server: Server) -> None:
     sign_up(page, "ada@example.com")
     sign_out(page)
     page.get_by_role("button", name="Email me a sign-in link").click()
@@ -110,7 +111,7 @@ def test_magic_link_signs_in_only_through_the_confirm_page(page: Page) -> None:
     page.get_by_role("button", name="Send sign-in link").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
 
-    mail = wait_for_mail(page, "ada@example.com", "sign in")
+    mail = wait_for_mail(page, server, "ada@example.com", "sign in")
     page.goto(link_containing(mail, "/auth/magic-link/verify"))
     expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Sign in to "))
     page.reload()

@@ -5,27 +5,27 @@ from __future__ import annotations
 import re
 
 import pytest
-from e2e_support import STRONG_PASSWORD, link_containing, sign_out, sign_up, wait_for_mail
+from e2e_support import STRONG_PASSWORD, Server, link_containing, sign_out, sign_up, wait_for_mail
 from playwright.sync_api import Browser, Page, expect
 
 pytestmark = pytest.mark.e2e
 
 
-def invite(page: Page, email: str, role: str) -> str:
+def invite(page: Page, server: Server, email: str, role: str) -> str:
     """As the signed-in owner, invite ``email``; returns the link from the mail."""
     page.get_by_role("navigation", name="Workspace sections").get_by_role("link", name="Invites").click()
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Role").select_option(role)
     page.get_by_role("button", name="Send invite").click()
     expect(page.get_by_role("list", name="Invites").get_by_text(email)).to_be_visible()
-    return link_containing(wait_for_mail(page, email, "invited you"), "/invites/")
+    return link_containing(wait_for_mail(page, server, email, "invited you"), "/invites/")
 
 
-def test_a_new_user_signs_up_from_the_invite_link_and_joins(page: Page) -> None:
+def test_a_new_user_signs_up_from_the_invite_link_and_joins(page: Page, server: Server) -> None:
     sign_up(page, "ada@example.com", name="Ada")
     page.get_by_role("heading", level=1).wait_for()
     workspace = page.url
-    link = invite(page, "bob@example.com", "editor")
+    link = invite(page, server, "bob@example.com", "editor")
     sign_out(page)
 
     page.goto(link)
@@ -43,8 +43,8 @@ def test_a_new_user_signs_up_from_the_invite_link_and_joins(page: Page) -> None:
     expect(page.locator("[data-role]")).to_have_text("Editor")
 
 
-def test_an_existing_user_signs_in_then_accepts(page: Page, browser: Browser, base_url: str) -> None:
-    bob = browser.new_context(base_url=base_url)
+def test_an_existing_user_signs_in_then_accepts(page: Page, browser: Browser, server: Server) -> None:
+    bob = browser.new_context(base_url=server.url)
     try:
         bob_page = bob.new_page()
         sign_up(bob_page, "bob@example.com", name="Bob")
@@ -52,7 +52,7 @@ def test_an_existing_user_signs_in_then_accepts(page: Page, browser: Browser, ba
 
         sign_up(page, "ada@example.com", name="Ada")
         workspace = page.url
-        link = invite(page, "bob@example.com", "viewer")
+        link = invite(page, server, "bob@example.com", "viewer")
 
         bob_page.goto(link)
         expect(bob_page).to_have_url(re.compile(r"/invites/"))

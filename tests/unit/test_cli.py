@@ -70,9 +70,11 @@ def test_secrets_survive_a_restart(tmp_path: Path) -> None:
 
     first, where = ensure_secrets(tmp_path, {"LOCALCORE_KEYRING": "null"})
     second, _ = ensure_secrets(tmp_path, {"LOCALCORE_KEYRING": "null"})
-    assert first == second and set(first) == {"BETTER_AUTH_SECRET", "WORKSPACE_SETTINGS_ENCRYPTION_KEY"}
+    assert first == second and set(first) == {"BETTER_AUTH_SECRET", "WORKSPACE_SETTINGS_ENCRYPTION_KEY",
+                                              "DEV_MAILBOX_TOKEN"}
     assert where.endswith("secrets.json")
-    given, where = ensure_secrets(tmp_path, {"BETTER_AUTH_SECRET": "a", "WORKSPACE_SETTINGS_ENCRYPTION_KEY": "b"})
+    given, where = ensure_secrets(tmp_path, {"BETTER_AUTH_SECRET": "a", "WORKSPACE_SETTINGS_ENCRYPTION_KEY": "b",
+                                             "DEV_MAILBOX_TOKEN": "c"})
     assert given == {} and where == "environment"
 
 

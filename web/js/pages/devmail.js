@@ -1,5 +1,7 @@
-// /dev/mail: what the console mail transport "sent". Public on purpose: you need it to read a
-// password-reset mail while signed out. The server answers 404 with any other transport.
+// /dev/mail: what the console mail transport "sent". The page itself is public (you need it to read a
+// password-reset mail while signed out), but the mail is not: /api/dev/mail answers only a browser
+// holding the mailbox cookie, set by the "Dev mailbox:" link the server prints at start-up (it carries
+// a secret token). Without it, and with any transport other than console://, the answer is 404.
 
 import { api, errorMessage, HttpError } from "../api.js";
 import { h, icon, uid } from "../dom.js";
@@ -22,6 +24,21 @@ async function frame(...content) {
   return screen;
 }
 
+/** Why there is nothing to show: /api/dev/mail answered 404 (no mailbox cookie, or not console mail). */
+function closedNotice({ hadToken = false } = {}) {
+  return h("div", { class: "mail-closed" },
+    notice("info",
+      h("p", {}, "The dev mailbox is private to the person who started the server. Open the ",
+        h("strong", {}, "“Dev mailbox:”"),
+        " link printed in the terminal where localcore is running (it contains a secret token)."),
+      hadToken
+        ? h("p", {}, "The token in the link you opened was not accepted: copy the link again from the terminal of the server you are using.")
+        : null,
+      h("p", { class: "muted small" }, "It looks like ", h("code", {}, `Dev mailbox: ${window.location.origin}/dev/mail?token=…`),
+        ". Opening it once lets this browser read the mailbox; other browsers and other people still cannot.")),
+    h("p", { class: "muted small" }, "A server whose mail transport is not console:// sends real mail and has no dev mailbox."));
+}
+
 /** The message HTML for a sandboxed srcdoc: links open in a new tab (no scripts can run). */
 function srcdoc(html) {
   const base = '<base target="_blank">';
@@ -36,15 +53,21 @@ export async function devMailPage(ctx) {
       h("p", { class: "eyebrow" }, "Development"),
       h("h1", { class: "page-title" }, "Dev mailbox"),
       h("p", { class: "muted" }, "Mail this server sent with the console transport, newest first. Nothing here left your machine.")));
+  // The server trades a valid ?token= for the cookie and redirects here without it; a token still in
+  // the address bar did not open the mailbox. Keep it out of the history either way.
+  const hadToken = ctx.query.has("token");
+  if (hadToken) {
+    const url = new URL(window.location.href);
+    url.searchParams.delete("token");
+    window.history.replaceState({}, "", url.pathname + url.search + url.hash);
+  }
   let first;
   try {
     first = await api("/api/dev/mail", { signal: ctx.signal });
   } catch (err) {
     if (!(err instanceof HttpError)) throw err;
-    const text = err.status === 404
-      ? "The dev mailbox is only available when mail uses the console transport (console://, the local default). This server sends real mail."
-      : errorMessage(err, "Could not load the mailbox.");
-    return frame(header, notice(err.status === 404 ? "info" : "error", text));
+    if (err.status === 404) return frame(header, closedNotice({ hadToken }));
+    return frame(header, notice("error", errorMessage(err, "Could not load the mailbox.")));
   }
 
   const status = liveRegion("status");
@@ -130,7 +153,9 @@ export async function devMailPage(ctx) {
         if (newer > 0) status.show(`${newer} new message${newer === 1 ? "" : "s"}.`, "info");
       } else if (announceIt) status.show("No new mail.", "info");
     } catch (err) {
-      alert.show(errorMessage(err, "Could not refresh the mailbox."), "error");
+      alert.show(err instanceof HttpError && err.status === 404
+        ? "This browser can no longer read the dev mailbox (its cookie is gone, or the server now runs with another data directory). Open the “Dev mailbox:” link from the terminal again."
+        : errorMessage(err, "Could not refresh the mailbox."), "error");
     }
   };
 
