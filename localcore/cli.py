@@ -21,9 +21,11 @@ from typing import Any
 from localcore import __version__
 from localcore.config import Config, is_loopback_host, load_config
 from localcore.errors import ConfigError
+from localcore.shutdown import ShutdownSignals, restore_default_signals
 
 log = logging.getLogger("localcore")
 SHUTDOWN_GRACE_SECONDS = 30.0
+BACKEND_CLOSE_SECONDS = 10.0
 #: Subcommands contributed by features: name -> (add_arguments, run(args, config) -> exit code).
 Command = tuple[Callable[[argparse.ArgumentParser], None],
                 Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]]
@@ -117,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         arguments = ["serve", *arguments]
     args = parser.parse_args(arguments)
     command = args.command
+    if command != "serve":
+        restore_default_signals()  # only a server turns a signal into a graceful stop
     try:
         config, secrets_where = resolve_config(args)
     except ConfigError as exc:
@@ -194,7 +198,8 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
                 ready: Callable[[str], None] | None = None, workers: int = 1, reuse_port: bool = False,
                 argv: Sequence[str] = ()) -> int:
     """Run until SIGTERM/SIGINT, then stop accepting, let in-flight requests finish (30 s grace), close
-    the backend and return 0 (1 if the grace period ran out or closing failed).
+    the backend and return 0; 1 if the grace period ran out, closing failed, or a second signal forced
+    the exit during the grace period.
 
     With ``workers > 1`` this process also starts ``workers - 1`` copies of itself on the same port
     (SO_REUSEPORT; the kernel spreads connections); they share everything through the backend, and a
@@ -205,16 +210,22 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
     from localcore.app import create_app
     from localcore.logs import AccessLogger
 
-    sock = bind_socket(config.host, config.port, reuse_port=reuse_port)
-    config = with_bound_port(config, sock.getsockname()[1])
+    signals = ShutdownSignals()
     try:
-        backend = await open_backend(config.database_url)
+        sock = bind_socket(config.host, config.port, reuse_port=reuse_port)
+        config = with_bound_port(config, sock.getsockname()[1])
+        try:
+            backend = await open_backend(config.database_url)
+        except BaseException:
+            sock.close()
+            raise
     except BaseException:
-        sock.close()
+        signals.remove()
         raise
     app = create_app(config, backend)
     runner = web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
     exit_code = 0
+    children: list[subprocess.Popen[bytes]] = []
     try:
         await runner.setup()
         site = web.SockSite(runner, sock)
@@ -227,38 +238,39 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
               flush=True)
         for line in _banner_notes(config, url):
             print(line, flush=True)
-        if bootstrap:
+        if bootstrap and not signals.requested.is_set():
             await _offer_bootstrap(app, url)
         if ready is not None:
             ready(url)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await signals.requested.wait()
         log.info("shutdown:start")
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
         for child in children:
             child.send_signal(signal.SIGTERM)
-        for child in children:
-            # -SIGTERM: the signal arrived before the child had installed its handlers (still starting).
-            if await asyncio.to_thread(child.wait, SHUTDOWN_GRACE_SECONDS + 10) not in (0, -signal.SIGTERM):
-                exit_code = 1
+        if children and not await signals.unless_forced(_wait_for_children(children),
+                                                        SHUTDOWN_GRACE_SECONDS + 10):
+            exit_code = 1
     finally:
-        try:
-            await asyncio.wait_for(runner.cleanup(), timeout=SHUTDOWN_GRACE_SECONDS + 5)
-        except TimeoutError:
-            log.warning("shutdown:grace-exceeded")
+        if not await signals.unless_forced(runner.cleanup(), SHUTDOWN_GRACE_SECONDS + 5):
+            log.warning("shutdown:%s", "forced" if signals.forced.is_set() else "grace-exceeded")
             exit_code = 1
-        try:
-            await backend.close()
-        except Exception:
-            log.exception("shutdown:db-close-failed")
+        for child in children:
+            if child.poll() is None:
+                child.kill()  # forced, or it outlived its own grace period
+        if not await signals.unless_forced(backend.close(), BACKEND_CLOSE_SECONDS):
+            log.warning("shutdown:db-close-failed")
             exit_code = 1
+        signals.remove()
     if exit_code == 0:
         log.info("shutdown:complete")
     return exit_code
+
+
+async def _wait_for_children(children: list[subprocess.Popen[bytes]]) -> None:
+    """Wait for the worker processes; raise if one did not stop cleanly (-SIGTERM: it was killed by the
+    default handler before it had started, which is a clean stop too)."""
+    codes = await asyncio.gather(*(asyncio.to_thread(child.wait) for child in children))
+    if any(code not in (0, -signal.SIGTERM) for code in codes):
+        raise RuntimeError(f"worker exit codes {codes}")
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:

@@ -115,10 +115,12 @@ class AuthService:
         return token.expires_at <= self.clock()
 
     def check_email(self, email: str) -> str:
-        email = normalize_email(email)
-        if not is_valid_email(email):
+        """The normalised address, or 400 ``INVALID_EMAIL``. Checked before lowercasing: the Kelvin sign
+        (U+212A) lowercases to an ASCII "k", and the rule is that a non-ASCII address is refused."""
+        candidate = email.strip()
+        if not is_valid_email(candidate):
             raise auth_error("INVALID_EMAIL")
-        return email
+        return normalize_email(candidate)
 
     @staticmethod
     def check_length(password: str) -> None:

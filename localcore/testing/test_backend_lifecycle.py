@@ -139,6 +139,25 @@ async def test_rate_limit_windows_count_and_reset(backend: Backend, clock: Manua
     assert other.count == 1
 
 
+async def test_rate_limit_release_takes_back_one_count_of_the_current_window(backend: Backend,
+                                                                           clock: ManualClock) -> None:
+    now = clock()
+    await backend.rate_limits.hit("k", window_seconds=60, now=now)
+    second = await backend.rate_limits.hit("k", window_seconds=60, now=now)
+    await backend.rate_limits.release("k", second)
+    assert (await backend.rate_limits.hit("k", window_seconds=60, now=now)).count == 2
+    # A hit from a window that has since been replaced takes nothing back from the new one.
+    later = now + timedelta(seconds=61)
+    fresh = await backend.rate_limits.hit("k", window_seconds=60, now=later)
+    await backend.rate_limits.release("k", second)
+    assert (await backend.rate_limits.hit("k", window_seconds=60, now=later)).count == fresh.count + 1
+    # Never below zero, and an unknown key is no error.
+    for _ in range(5):
+        await backend.rate_limits.release("k", fresh)
+    assert (await backend.rate_limits.hit("k", window_seconds=60, now=later)).count == 1
+    await backend.rate_limits.release("unknown", fresh)
+
+
 async def test_rate_limit_hits_are_atomic_under_concurrency(backend: Backend, clock: ManualClock) -> None:
     hits = await asyncio.gather(*(backend.rate_limits.hit("burst", window_seconds=60, now=clock())
                                   for _ in range(25)))

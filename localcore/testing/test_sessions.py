@@ -114,3 +114,21 @@ async def test_a_second_process_sees_revocations_at_once(backend: Backend, backe
         assert await other.sessions.get_session(h("t")) is None
     finally:
         await other.close()
+
+
+async def test_remember_me_is_stored_with_the_session(backend: Backend, clock: ManualClock) -> None:
+    """A short (``rememberMe: false``) session says so itself: the server must not have to trust a cookie
+    the client can drop to know that it must not slide."""
+    user = await _user(backend)
+    expires = clock() + timedelta(days=1)
+    short = await backend.sessions.create_session(token_hash=h("short"), user_id=user.id, expires_at=expires,
+                                                  remember=False)
+    long = await backend.sessions.create_session(token_hash=h("long"), user_id=user.id, expires_at=expires)
+    assert (short.remember, long.remember) == (False, True)
+    found_short = await backend.sessions.get_session(h("short"))
+    found_long = await backend.sessions.get_session(h("long"))
+    assert found_short is not None and found_short[0].remember is False
+    assert found_long is not None and found_long[0].remember is True
+    await backend.sessions.extend_session(short.id, expires + timedelta(hours=1))
+    listed = {s.token_hash: s.remember for s in await backend.sessions.list_sessions(user.id)}
+    assert listed == {h("short"): False, h("long"): True}
