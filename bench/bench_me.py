@@ -27,7 +27,7 @@ def sign_up(base: str) -> str:
     request = urllib.request.Request(base + "/auth/sign-up/email", data=body, method="POST",
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
-        cookie = response.headers["Set-Cookie"].split(";", 1)[0]
+        cookie: str = response.headers["Set-Cookie"].split(";", 1)[0]
     return cookie
 
 

@@ -99,8 +99,8 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
 
     # Features, each registering its routes in the catalog (and so in /api/openapi.json).
     setup_system_routes(app, catalog)
-    setup_auth(app, catalog)
-    setup_workspaces(app, catalog)
+    auth = setup_auth(app, catalog)
+    setup_workspaces(app, catalog, auth=auth)
     mailbox_key = MailboxKey(config.dev_mailbox_token, f"{config.app_id}.dev_mailbox",
                              secure_cookie=config.auth.session_cookie_secure)
     setup_dev_mail_routes(app, MAILER, mailbox_key, catalog)

@@ -148,7 +148,7 @@ class Config(_Model):
 
     @property
     def google_enabled(self) -> bool:
-        """Google sign-in is usable: the flag AND both credentials (SPEC §2 fix 13 rule)."""
+        """Google sign-in is usable: the flag AND both credentials (docs/compatibility.md, fix 13)."""
         return self.features.google_oauth and self.auth.google is not None
 
     @property

@@ -2,8 +2,8 @@
 
 The shell is plain files (no build step), so this module only has to do what a CDN would: serve each
 file with the right type and caching, refuse paths that leave the web root, and answer every browser
-route with ``index.html`` so the client router can take over. It mirrors upstream's ``serveFrontend``
-rules (``reference/frontend.md`` §1.3):
+route with ``index.html`` so the client router can take over. It keeps the rules by which upstream serves
+its frontend:
 
 - ``/api``, ``/health`` and ``/auth`` (and below) are never the shell: they are the server's. The auth
   routes decide which ``/auth/*`` HTML navigations get the page (they call :func:`serve_index`); as a

@@ -9,30 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from backends.memory.metering import MemoryMeteringStore
 from backends.memory.workspaces import MemoryWorkspaceStore
-from localcore.clock import Clock, system_clock
-from localcore.store import (
-    Account,
-    ConstraintViolation,
-    DuplicateEmail,
-    IdempotencyRecord,
-    Member,
-    OneTimeToken,
-    RateLimitHit,
-    Session,
-    User,
-    UserSettings,
-    Workspace,
-    normalize_email,
-)
-
-_ROLE_RANK = {"owner": 0, "editor": 1, "viewer": 2}
+from localcore.contract import rules_membership as rules
+from localcore.contract.clock import Clock, system_clock
+from localcore.contract.errors import ConstraintViolation, DuplicateEmail
+from localcore.contract.idempotency import IdempotencyRecord
+from localcore.contract.ids import new_id
+from localcore.contract.ratelimits import RateLimitHit
+from localcore.contract.sessions import OneTimeToken, Session
+from localcore.contract.users import Account, User, UserSettings, normalize_email
+from localcore.contract.workspaces import Member, Workspace
 
 
 class MemoryState:
@@ -52,10 +43,6 @@ class MemoryState:
         self.rate_limits: dict[str, RateLimitHit] = {}
 
 
-def _new_id() -> str:
-    return str(uuid.uuid4())
-
-
 class MemoryUserStore:
     def __init__(self, state: MemoryState, clock: Clock, metering: MemoryMeteringStore) -> None:
         self.s = state
@@ -72,11 +59,11 @@ class MemoryUserStore:
             if self._email_taken(email):
                 raise DuplicateEmail()
             now = self.clock()
-            user = User(id=_new_id(), email=email, name=name, email_verified=email_verified, image=image,
+            user = User(id=new_id(), email=email, name=name, email_verified=email_verified, image=image,
                         created_at=now, updated_at=now)
             self.s.users[user.id] = user
             if password_hash is not None:
-                account = Account(id=_new_id(), user_id=user.id, provider_id="credential", account_id=user.id,
+                account = Account(id=new_id(), user_id=user.id, provider_id="credential", account_id=user.id,
                                   password_hash=password_hash, created_at=now, updated_at=now)
                 self.s.accounts[account.id] = account
             return user
@@ -125,7 +112,7 @@ class MemoryUserStore:
                    for a in self.s.accounts.values()):
                 raise ConstraintViolation("unique", "account already linked")
             now = self.clock()
-            account = Account(id=_new_id(), user_id=user_id, provider_id=provider_id, account_id=account_id,
+            account = Account(id=new_id(), user_id=user_id, provider_id=provider_id, account_id=account_id,
                               password_hash=password_hash, created_at=now, updated_at=now)
             self.s.accounts[account.id] = account
             return account
@@ -145,7 +132,7 @@ class MemoryUserStore:
             now = self.clock()
             existing = await self.get_credential(user_id)
             if existing is None:
-                account = Account(id=_new_id(), user_id=user_id, provider_id="credential", account_id=user_id,
+                account = Account(id=new_id(), user_id=user_id, provider_id="credential", account_id=user_id,
                                   password_hash=password_hash, created_at=now, updated_at=now)
                 self.s.accounts[account.id] = account
             else:
@@ -201,32 +188,28 @@ class MemoryUserStore:
         for invite_id in [i for i, inv in s.invites.items() if inv["workspace_id"] == workspace_id]:
             del s.invites[invite_id]
 
-    def _cascade(self, user_id: str) -> None:
-        """reference/contract.md §6.7, on plain dicts (the caller holds the lock)."""
+    def _facts(self, user_id: str) -> list[rules.WorkspaceFact]:
         s = self.s
-        owned = sorted(ws for (ws, uid), m in s.members.items()
-                       if uid == user_id and m.role == "owner" and ws in s.workspaces
-                       and s.workspaces[ws].deleted_at is None)
-        for ws_id in owned:
-            owners = [m for (w, _), m in s.members.items() if w == ws_id and m.role == "owner"]
-            if len(owners) != 1:
-                continue
-            editors = sorted((m for (w, u), m in s.members.items()
-                              if w == ws_id and m.role == "editor" and u != user_id),
-                             key=lambda m: (m.created_at, m.user_id))
-            if editors:
-                heir = editors[0]
-                s.members[(ws_id, heir.user_id)] = replace(heir, role="owner")
-                s.workspaces[ws_id] = replace(s.workspaces[ws_id], created_by=heir.user_id)
-            else:
-                self._hard_delete_workspace(ws_id)
-        for ws in list(s.workspaces.values()):
-            if ws.created_by != user_id:
-                continue
-            others = sorted((m for (w, u), m in s.members.items() if w == ws.id and u != user_id),
-                            key=lambda m: (_ROLE_RANK[m.role], m.created_at, m.user_id))
-            if others:
-                s.workspaces[ws.id] = replace(ws, created_by=others[0].user_id)
+        ids = {w for (w, u) in s.members if u == user_id} | {
+            w.id for w in s.workspaces.values() if w.created_by == user_id}
+        return [rules.WorkspaceFact(
+            id=w, created_by=s.workspaces[w].created_by, deleted=s.workspaces[w].deleted_at is not None,
+            members=tuple(rules.MemberFact(m.user_id, m.role, m.created_at)
+                          for (ws, _), m in s.members.items() if ws == w))
+            for w in sorted(ids) if w in s.workspaces]
+
+    def _cascade(self, user_id: str) -> None:
+        """Delete the account on plain dicts (the caller holds the lock): the workspace side as
+        ``rules_membership.plan_account_deletion`` decides, then everything of the user."""
+        s = self.s
+        plan = rules.plan_account_deletion(user_id, self._facts(user_id))
+        for ws_id, heir in plan.promotions:
+            s.members[(ws_id, heir)] = replace(s.members[(ws_id, heir)], role="owner")
+            s.workspaces[ws_id] = replace(s.workspaces[ws_id], created_by=heir)
+        for ws_id, creator in plan.new_creators:
+            s.workspaces[ws_id] = replace(s.workspaces[ws_id], created_by=creator)
+        for ws_id in plan.hard_deletes:
+            self._hard_delete_workspace(ws_id)
         for key in [k for k in s.members if k[1] == user_id]:
             del s.members[key]
         for invite_id, invite in list(s.invites.items()):
@@ -235,8 +218,6 @@ class MemoryUserStore:
                     del s.invites[invite_id]
                 else:
                     invite["created_by"] = None
-        for ws in [w for w in s.workspaces.values() if w.created_by == user_id]:
-            self._hard_delete_workspace(ws.id)
         for token_key in [k for k, t in s.tokens.items() if t.data.get("userId") == user_id]:
             del s.tokens[token_key]
         for session_key in [k for k, sess in s.sessions.items() if sess.user_id == user_id]:
@@ -262,7 +243,7 @@ class MemorySessionStore:
             if token_hash in self.s.sessions:
                 raise ConstraintViolation("unique", "session token exists")
             now = self.clock()
-            session = Session(id=_new_id(), token_hash=token_hash, user_id=user_id, expires_at=expires_at,
+            session = Session(id=new_id(), token_hash=token_hash, user_id=user_id, expires_at=expires_at,
                               created_at=now, updated_at=now, ip_address=ip_address, user_agent=user_agent,
                               remember=remember)
             self.s.sessions[token_hash] = session
@@ -400,10 +381,6 @@ class MemoryRateLimitStore:
             current = self.s.rate_limits.get(key)
             if current is not None and current.reset_at == hit.reset_at and current.count > 0:
                 self.s.rate_limits[key] = RateLimitHit(count=current.count - 1, reset_at=current.reset_at)
-
-    async def reset(self, key: str) -> None:
-        async with self.s.lock:
-            self.s.rate_limits.pop(key, None)
 
 
 class MemoryBackend:

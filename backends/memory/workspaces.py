@@ -9,40 +9,33 @@ backends' transactions make them hold. Invites are kept as plain dicts (the acco
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import secrets
-import uuid
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from localcore.clock import Clock
-from localcore.store import (
+from localcore.contract import rules_membership as rules
+from localcore.contract.clock import Clock
+from localcore.contract.errors import ConstraintViolation
+from localcore.contract.ids import new_id
+from localcore.contract.tokens import hash_token, new_token
+from localcore.contract.users import normalize_email
+from localcore.contract.workspaces import (
     INVITE_LOCK_SECONDS,
     INVITE_LOCK_THRESHOLD,
-    ROLE_LEVEL,
     RUNTIME_FIELDS,
     AcceptedInvite,
-    ConstraintViolation,
-    CreatedInvite,
     FailedAttempts,
     Invite,
-    InviteError,
     Member,
-    MembershipError,
     MemberWithUser,
+    MintedInvite,
     StoredSetting,
     Workspace,
     WorkspaceRuntime,
-    normalize_email,
 )
 
 if TYPE_CHECKING:
     from backends.memory import MemoryState
-
-
-def _new_id() -> str:
-    return str(uuid.uuid4())
 
 
 class MemoryWorkspaceStore:
@@ -65,7 +58,7 @@ class MemoryWorkspaceStore:
                                   for w in self.s.workspaces.values()):
                 raise ConstraintViolation("unique", "idx_workspaces_default_per_user_app")
             now = self.clock()
-            workspace = Workspace(id=_new_id(), app_id=app_id, name=name, created_by=user_id, created_at=now,
+            workspace = Workspace(id=new_id(), app_id=app_id, name=name, created_by=user_id, created_at=now,
                                   deleted_at=None, is_default=is_default)
             self.s.workspaces[workspace.id] = workspace
             self.s.members[(workspace.id, user_id)] = Member(workspace.id, user_id, "owner", now)
@@ -97,21 +90,17 @@ class MemoryWorkspaceStore:
             self.s.workspaces[workspace_id] = replace(workspace, deleted_at=self.clock(), is_default=False)
             return True
 
-    async def get_workspaces_where_sole_owner(self, user_id: str) -> list[Workspace]:
-        found = [w for w in self.s.workspaces.values()
-                 if w.deleted_at is None and self._owners(w.id) == [user_id]]
-        return sorted(found, key=lambda w: (w.created_at, w.id))
-
     # ------------------------------------------------------------------ members
 
-    def _owners(self, workspace_id: str) -> list[str]:
-        return [u for (w, u), m in self.s.members.items() if w == workspace_id and m.role == "owner"]
+    def _roles(self, workspace_id: str) -> dict[str, str]:
+        return {u: m.role for (w, u), m in self.s.members.items() if w == workspace_id}
 
     async def get_member_role(self, workspace_id: str, user_id: str) -> str | None:
         member = self.s.members.get((workspace_id, user_id))
         return member.role if member else None
 
     async def list_members(self, workspace_id: str) -> list[Member]:
+        """``WorkspaceInspector``."""
         return sorted((m for (w, _), m in self.s.members.items() if w == workspace_id),
                       key=lambda m: (m.created_at, m.user_id))
 
@@ -123,58 +112,27 @@ class MemoryWorkspaceStore:
                 out.append(MemberWithUser(member, email=user.email, name=user.name, image=user.image))
         return out
 
-    def _check_member_refs(self, workspace_id: str, user_id: str, role: str) -> None:
-        if role not in ROLE_LEVEL:
-            raise ConstraintViolation("check", "role")
-        if workspace_id not in self.s.workspaces or user_id not in self.s.users:
-            raise ConstraintViolation("foreign_key", "unknown workspace or user")
-
-    async def upsert_member(self, workspace_id: str, user_id: str, role: str) -> Member:
-        async with self.s.lock:
-            self._check_member_refs(workspace_id, user_id, role)
-            existing = self.s.members.get((workspace_id, user_id))
-            member = (replace(existing, role=role) if existing
-                      else Member(workspace_id, user_id, role, self.clock()))
-            self.s.members[(workspace_id, user_id)] = member
-            return member
-
     async def add_member(self, workspace_id: str, user_id: str, role: str) -> Member:
         async with self.s.lock:
-            self._check_member_refs(workspace_id, user_id, role)
+            rules.check_role(role)
+            if workspace_id not in self.s.workspaces or user_id not in self.s.users:
+                raise ConstraintViolation("foreign_key", "unknown workspace or user")
             if (workspace_id, user_id) in self.s.members:
                 raise ConstraintViolation("unique", "workspace_members_pkey")
             member = self.s.members[(workspace_id, user_id)] = Member(workspace_id, user_id, role, self.clock())
             return member
 
-    def _check_actor(self, workspace_id: str, actor_id: str | None) -> None:
-        if actor_id is not None:
-            actor = self.s.members.get((workspace_id, actor_id))
-            if actor is None or actor.role != "owner":
-                raise MembershipError("forbidden")
-
     async def update_member_role(self, workspace_id: str, user_id: str, role: str, *,
                                  actor_id: str | None = None) -> Member:
         async with self.s.lock:
-            if role not in ROLE_LEVEL:
-                raise ConstraintViolation("check", "role")
-            self._check_actor(workspace_id, actor_id)
-            member = self.s.members.get((workspace_id, user_id))
-            if member is None:
-                raise MembershipError("not_member")
-            if member.role == "owner" and role != "owner" and len(self._owners(workspace_id)) <= 1:
-                raise MembershipError("last_owner")
+            rules.check_role_change(self._roles(workspace_id), user_id, role, actor_id=actor_id)
+            member = self.s.members[(workspace_id, user_id)]
             member = self.s.members[(workspace_id, user_id)] = replace(member, role=role)
             return member
 
     async def remove_member(self, workspace_id: str, user_id: str, *, actor_id: str | None = None) -> None:
         async with self.s.lock:
-            if actor_id != user_id:
-                self._check_actor(workspace_id, actor_id)
-            member = self.s.members.get((workspace_id, user_id))
-            if member is None:
-                raise MembershipError("not_member")
-            if member.role == "owner" and len(self._owners(workspace_id)) <= 1:
-                raise MembershipError("last_owner")
+            rules.check_removal(self._roles(workspace_id), user_id, actor_id=actor_id)
             del self.s.members[(workspace_id, user_id)]
 
     # ------------------------------------------------------------------ invites
@@ -184,26 +142,26 @@ class MemoryWorkspaceStore:
         return Invite(**record)
 
     async def create_invite(self, workspace_id: str, *, email: str, role: str, invited_by: str | None,
-                            ttl_days: int = 7) -> CreatedInvite:
+                            ttl_days: int = 7) -> MintedInvite:
         async with self.s.lock:
-            if role not in ROLE_LEVEL:
-                raise ConstraintViolation("check", "role")
+            rules.check_role(role)
             if workspace_id not in self.s.workspaces or (invited_by is not None and invited_by not in self.s.users):
                 raise ConstraintViolation("foreign_key", "unknown workspace or inviter")
-            raw_token = secrets.token_urlsafe(32)
+            raw_token = new_token()
             now = self.clock()
-            invite = Invite(id=_new_id(), workspace_id=workspace_id, email=normalize_email(email),
-                            token_hash=hashlib.sha256(raw_token.encode()).hexdigest(), role=role,
+            invite = Invite(id=new_id(), workspace_id=workspace_id, email=normalize_email(email),
+                            token_hash=hash_token(raw_token), role=role,
                             expires_at=now + timedelta(days=ttl_days), accepted_at=None, created_by=invited_by,
                             created_at=now, failed_attempts=0, locked_until=None)
             self.s.invites[invite.id] = dataclasses.asdict(invite)
-            return CreatedInvite(invite, raw_token)
+            return MintedInvite(invite, raw_token)
 
     async def list_invites(self, workspace_id: str) -> list[Invite]:
         found = [self._invite(r) for r in self.s.invites.values() if r["workspace_id"] == workspace_id]
         return sorted(found, key=lambda i: (i.created_at, i.id))
 
     async def get_invite(self, workspace_id: str, invite_id: str) -> Invite | None:
+        """``WorkspaceInspector``."""
         record = self.s.invites.get(invite_id)
         return self._invite(record) if record is not None and record["workspace_id"] == workspace_id else None
 
@@ -221,24 +179,20 @@ class MemoryWorkspaceStore:
     async def accept_invite(self, workspace_id: str, invite_id: str, user_id: str) -> AcceptedInvite:
         async with self.s.lock:
             record = self.s.invites.get(invite_id)
-            if record is None or record["workspace_id"] != workspace_id or self._live(workspace_id) is None:
-                raise InviteError("invite_not_found")
-            now = self.clock()
-            if record["accepted_at"] is not None:
-                raise InviteError("invite_already_accepted")
-            if record["expires_at"] <= now:
-                raise InviteError("invite_expired")
+            found = (record is not None and record["workspace_id"] == workspace_id
+                     and self._live(workspace_id) is not None)
             user = self.s.users.get(user_id)
-            if user is None or normalize_email(user.email) != normalize_email(record["email"]):
-                raise InviteError("invite_email_mismatch")
+            now = self.clock()
+            rules.check_invite_acceptance(
+                found=found, accepted_at=record["accepted_at"] if record else None,
+                expires_at=record["expires_at"] if record else None, invite_email=record["email"] if record else "",
+                user_email=user.email if user else None, now=now)
+            assert record is not None
             record["accepted_at"] = now
             existing = self.s.members.get((workspace_id, user_id))
-            if existing is None:
-                member = Member(workspace_id, user_id, record["role"], now)
-            elif ROLE_LEVEL[record["role"]] > ROLE_LEVEL[existing.role]:
-                member = replace(existing, role=record["role"])
-            else:
-                member = existing
+            role = rules.role_after_accepting(existing.role if existing else None, record["role"])
+            member = (replace(existing, role=role) if existing is not None
+                      else Member(workspace_id, user_id, role, now))
             self.s.members[(workspace_id, user_id)] = member
             return AcceptedInvite(self._invite(record), member)
 

@@ -1,38 +1,27 @@
 """The core stores (users, sessions, tokens, workspaces, idempotency, rate limits) written once in SQL.
 
-Both SQL backends run this code over their ``Database`` adapter; the contracts are the docstrings of
-``localcore.store``.
+Both SQL backends run this code over their ``Database`` adapter; the contracts are the docstrings of the
+Protocols in ``localcore.contract``.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from backends.sql.db import Database, Executor, Row, load_json
 from backends.sql.workspaces import SqlWorkspaceStore as SqlWorkspaceStore
-from localcore.clock import Clock
-from localcore.store import (
-    Account,
-    ConstraintViolation,
-    DuplicateEmail,
-    IdempotencyRecord,
-    OneTimeToken,
-    RateLimitHit,
-    Session,
-    User,
-    UserSettings,
-    is_uuid,
-    normalize_email,
-)
+from localcore.contract import rules_membership as rules
+from localcore.contract.clock import Clock
+from localcore.contract.errors import ConstraintViolation, DuplicateEmail
+from localcore.contract.idempotency import IdempotencyRecord
+from localcore.contract.ids import is_uuid, new_id
+from localcore.contract.ratelimits import RateLimitHit
+from localcore.contract.sessions import OneTimeToken, Session
+from localcore.contract.users import Account, User, UserSettings, normalize_email, user_lock_key
 
 _USER_COLUMNS = "u.id, u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at"
-
-
-def _new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def _user(row: Row, prefix: str = "") -> User:
@@ -66,7 +55,7 @@ class SqlUserStore:
     async def create_user(self, *, email: str, name: str = "", image: str | None = None,
                           email_verified: bool = False, password_hash: str | None = None) -> User:
         now = self.clock()
-        user_id = _new_id()
+        user_id = new_id()
         try:
             async with self.db.transaction() as tx:
                 row = await tx.fetchrow(
@@ -79,7 +68,7 @@ class SqlUserStore:
                     await tx.execute(
                         "INSERT INTO accounts (id, account_id, provider_id, user_id, password, created_at, "
                         "updated_at) VALUES ($1, $2, 'credential', $2, $3, $4, $4)",
-                        _new_id(), user_id, password_hash, now)
+                        new_id(), user_id, password_hash, now)
         except ConstraintViolation as exc:
             if exc.kind == "unique":
                 raise DuplicateEmail() from None
@@ -136,7 +125,7 @@ class SqlUserStore:
                 "INSERT INTO accounts (id, account_id, provider_id, user_id, password, created_at, updated_at) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $6) "
                 "RETURNING id, account_id, provider_id, user_id, password, created_at, updated_at",
-                _new_id(), account_id, provider_id, user_id, password_hash, now,
+                new_id(), account_id, provider_id, user_id, password_hash, now,
             )
         assert row is not None
         return _account(row)
@@ -165,7 +154,7 @@ class SqlUserStore:
                 await tx.execute(
                     "INSERT INTO accounts (id, account_id, provider_id, user_id, password, created_at, "
                     "updated_at) VALUES ($1, $2, 'credential', $2, $3, $4, $4)",
-                    _new_id(), user_id, password_hash, now)
+                    new_id(), user_id, password_hash, now)
 
     async def unlink_account(self, user_id: str, provider_id: str) -> bool:
         if not is_uuid(user_id):
@@ -211,11 +200,30 @@ class SqlUserStore:
         if not is_uuid(user_id):
             return False
         async with self.db.transaction() as tx:
-            await self.db.lock(tx, f"user-delete:{user_id}")
+            # The ledger's user lock: no reservation, usage or grant of this user interleaves with the
+            # deletion (one would otherwise leave credit rows behind for a user who no longer exists).
+            await self.db.lock(tx, user_lock_key(user_id))
             if not await tx.fetchval("SELECT 1 FROM users WHERE id = $1", user_id):
                 return False
-            await _delete_user_cascade(self.db, tx, user_id)
+            plan = rules.plan_account_deletion(user_id, await _workspace_facts(tx, user_id))
+            await _delete_account(self.db, tx, user_id, plan)
         return True
+
+
+async def _workspace_facts(tx: Executor, user_id: str) -> list[rules.WorkspaceFact]:
+    """Every workspace the user is a member or the creator of, with its members locked (``FOR UPDATE``,
+    in ``user_id`` order as the role changes lock them)."""
+    rows = await tx.fetch(
+        "SELECT id, created_by, deleted_at FROM workspaces WHERE created_by = $1 OR id IN "
+        "(SELECT workspace_id FROM workspace_members WHERE user_id = $1) ORDER BY id", user_id)
+    facts = []
+    for row in rows:
+        members = await tx.fetch("SELECT user_id, role, created_at FROM workspace_members WHERE workspace_id = $1 "
+                                 "ORDER BY user_id FOR UPDATE", row["id"])
+        facts.append(rules.WorkspaceFact(
+            id=row["id"], created_by=row["created_by"], deleted=row["deleted_at"] is not None,
+            members=tuple(rules.MemberFact(m["user_id"], m["role"], m["created_at"]) for m in members)))
+    return facts
 
 
 async def _hard_delete_workspace(tx: Executor, workspace_id: str) -> None:
@@ -224,42 +232,20 @@ async def _hard_delete_workspace(tx: Executor, workspace_id: str) -> None:
     await tx.execute("DELETE FROM workspaces WHERE id = $1", workspace_id)
 
 
-async def _delete_user_cascade(db: Database, tx: Executor, user_id: str) -> None:
-    """reference/contract.md §6.7, steps 1-8, inside the caller's transaction."""
-    owned = await tx.fetch(
-        "SELECT w.id FROM workspaces w JOIN workspace_members m ON m.workspace_id = w.id "
-        "WHERE m.user_id = $1 AND m.role = 'owner' AND w.deleted_at IS NULL ORDER BY w.id", user_id)
-    for row in owned:
-        workspace_id = row["id"]
-        owners = await tx.fetch(
-            "SELECT user_id FROM workspace_members WHERE workspace_id = $1 AND role = 'owner' FOR UPDATE",
-            workspace_id)
-        if len(owners) != 1:
-            continue
-        editor = await tx.fetchrow(
-            "SELECT user_id FROM workspace_members WHERE workspace_id = $1 AND role = 'editor' "
-            "AND user_id <> $2 ORDER BY created_at ASC, user_id ASC LIMIT 1", workspace_id, user_id)
-        if editor is not None:
-            await tx.execute("UPDATE workspace_members SET role = 'owner' WHERE workspace_id = $1 "
-                             "AND user_id = $2", workspace_id, editor["user_id"])
-            await tx.execute("UPDATE workspaces SET created_by = $2 WHERE id = $1", workspace_id,
-                             editor["user_id"])
-        else:
-            await _hard_delete_workspace(tx, workspace_id)
-    created = await tx.fetch("SELECT id FROM workspaces WHERE created_by = $1", user_id)
-    for row in created:
-        heir = await tx.fetchrow(
-            "SELECT user_id FROM workspace_members WHERE workspace_id = $1 AND user_id <> $2 "
-            "ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'editor' THEN 1 ELSE 2 END, created_at ASC, "
-            "user_id ASC LIMIT 1", row["id"], user_id)
-        if heir is not None:
-            await tx.execute("UPDATE workspaces SET created_by = $2 WHERE id = $1", row["id"],
-                             heir["user_id"])
+async def _delete_account(db: Database, tx: Executor, user_id: str, plan: rules.DeletionPlan) -> None:
+    """Apply ``plan`` (see ``rules_membership.DeletionPlan``), then remove everything of the user, inside
+    the caller's transaction."""
+    for workspace_id, heir in plan.promotions:
+        await tx.execute("UPDATE workspace_members SET role = 'owner' WHERE workspace_id = $1 AND user_id = $2",
+                         workspace_id, heir)
+        await tx.execute("UPDATE workspaces SET created_by = $2 WHERE id = $1", workspace_id, heir)
+    for workspace_id, creator in plan.new_creators:
+        await tx.execute("UPDATE workspaces SET created_by = $2 WHERE id = $1", workspace_id, creator)
+    for workspace_id in plan.hard_deletes:
+        await _hard_delete_workspace(tx, workspace_id)
     await tx.execute("DELETE FROM workspace_members WHERE user_id = $1", user_id)
     await tx.execute("DELETE FROM workspace_invites WHERE created_by = $1 AND accepted_at IS NULL", user_id)
     await tx.execute("UPDATE workspace_invites SET created_by = NULL WHERE created_by = $1", user_id)
-    for row in await tx.fetch("SELECT id FROM workspaces WHERE created_by = $1", user_id):
-        await _hard_delete_workspace(tx, row["id"])
     await tx.execute("DELETE FROM verification_tokens WHERE user_id = $1", user_id)
     for table in ("boring_usage_reservations", "boring_usage_ledger", "boring_credit_grants",
                   "boring_credit_purchases", "boring_credit_balances"):
@@ -287,7 +273,7 @@ class SqlSessionStore:
             row = await tx.fetchrow(
                 "INSERT INTO sessions (id, token_hash, user_id, expires_at, ip_address, user_agent, "
                 "created_at, updated_at, remember) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING *",
-                _new_id(), token_hash, user_id, expires_at, ip_address, user_agent, now, remember)
+                new_id(), token_hash, user_id, expires_at, ip_address, user_agent, now, remember)
         assert row is not None
         return _session(row)
 
@@ -348,7 +334,7 @@ class SqlTokenStore:
             row = await tx.fetchrow(
                 "INSERT INTO verification_tokens (id, identifier, value, user_id, expires_at, created_at, "
                 "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING identifier, value, expires_at, "
-                "created_at", _new_id(), f"{kind}:{token_hash}", json.dumps(data),
+                "created_at", new_id(), f"{kind}:{token_hash}", json.dumps(data),
                 user_id if isinstance(user_id, str) else None, expires_at, now)
         assert row is not None
         return _token(row)
@@ -441,7 +427,3 @@ class SqlRateLimitStore:
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE rate_limits SET count = count - 1 WHERE key = $1 AND reset_at = $2 "
                              "AND count > 0", key, hit.reset_at)
-
-    async def reset(self, key: str) -> None:
-        async with self.db.transaction() as tx:
-            await tx.execute("DELETE FROM rate_limits WHERE key = $1", key)

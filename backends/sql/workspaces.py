@@ -10,42 +10,34 @@ also updates it only ``WHERE accepted_at IS NULL``, so of two racing accepts exa
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backends.sql.db import Database, Executor, Row
-from localcore.clock import Clock
-from localcore.store import (
+from localcore.contract import rules_membership as rules
+from localcore.contract.clock import Clock
+from localcore.contract.errors import ConstraintViolation, InviteError, MembershipError
+from localcore.contract.ids import is_uuid, new_id
+from localcore.contract.tokens import hash_token, new_token
+from localcore.contract.users import normalize_email
+from localcore.contract.workspaces import (
     INVITE_LOCK_SECONDS,
     INVITE_LOCK_THRESHOLD,
     RUNTIME_FIELDS,
     AcceptedInvite,
-    ConstraintViolation,
-    CreatedInvite,
     FailedAttempts,
     Invite,
-    InviteError,
     Member,
-    MembershipError,
     MemberWithUser,
+    MintedInvite,
     StoredSetting,
     Workspace,
     WorkspaceRuntime,
-    is_uuid,
-    normalize_email,
 )
 
 _INVITE_COLUMNS = ("id, workspace_id, email, token_hash, role, expires_at, accepted_at, created_by, created_at, "
                    "failed_attempts, locked_until")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_RANK = "CASE {0} WHEN 'owner' THEN 2 WHEN 'editor' THEN 1 ELSE 0 END"
-
-
-def _new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def _time(value: Any) -> datetime | None:
@@ -98,7 +90,7 @@ class SqlWorkspaceStore:
         if not is_uuid(user_id):
             raise ConstraintViolation("foreign_key", "unknown user")
         now = self.clock()
-        workspace_id = _new_id()
+        workspace_id = new_id()
         async with self.db.transaction() as tx:
             row = await tx.fetchrow(
                 "INSERT INTO workspaces (id, app_id, name, created_by, created_at, is_default) "
@@ -141,16 +133,6 @@ class SqlWorkspaceStore:
             return await tx.execute("UPDATE workspaces SET deleted_at = $2, is_default = $3 WHERE id = $1 "
                                     "AND deleted_at IS NULL", workspace_id, self.clock(), False) > 0
 
-    async def get_workspaces_where_sole_owner(self, user_id: str) -> list[Workspace]:
-        if not is_uuid(user_id):
-            return []
-        rows = await self.db.fetch(
-            "SELECT w.* FROM workspaces w JOIN workspace_members m ON m.workspace_id = w.id "
-            "WHERE m.user_id = $1 AND m.role = 'owner' AND w.deleted_at IS NULL AND "
-            "(SELECT count(*) FROM workspace_members o WHERE o.workspace_id = w.id AND o.role = 'owner') = 1 "
-            "ORDER BY w.created_at ASC, w.id ASC", user_id)
-        return [workspace_from_row(r) for r in rows]
-
     # ------------------------------------------------------------------ members
 
     async def get_member_role(self, workspace_id: str, user_id: str) -> str | None:
@@ -162,11 +144,11 @@ class SqlWorkspaceStore:
         return str(role) if role is not None else None
 
     async def list_members(self, workspace_id: str) -> list[Member]:
+        """``WorkspaceInspector``."""
         if not is_uuid(workspace_id):
             return []
-        rows = await self.db.fetch(
-            "SELECT * FROM workspace_members WHERE workspace_id = $1 ORDER BY created_at ASC, user_id ASC",
-            workspace_id)
+        rows = await self.db.fetch("SELECT * FROM workspace_members WHERE workspace_id = $1 "
+                                   "ORDER BY created_at ASC, user_id ASC", workspace_id)
         return [member_from_row(r) for r in rows]
 
     async def list_members_with_users(self, workspace_id: str) -> list[MemberWithUser]:
@@ -178,17 +160,6 @@ class SqlWorkspaceStore:
             "ORDER BY m.created_at ASC, m.user_id ASC", workspace_id)
         return [MemberWithUser(member_from_row(r), email=r["email"], name=r["name"], image=r["image"])
                 for r in rows]
-
-    async def upsert_member(self, workspace_id: str, user_id: str, role: str) -> Member:
-        if not (is_uuid(workspace_id) and is_uuid(user_id)):
-            raise ConstraintViolation("foreign_key", "unknown workspace or user")
-        async with self.db.transaction() as tx:
-            row = await tx.fetchrow(
-                "INSERT INTO workspace_members (workspace_id, user_id, role, created_at) "
-                "VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = "
-                "excluded.role RETURNING *", workspace_id, user_id, role, self.clock())
-        assert row is not None
-        return member_from_row(row)
 
     async def add_member(self, workspace_id: str, user_id: str, role: str) -> Member:
         if not (is_uuid(workspace_id) and is_uuid(user_id)):
@@ -209,18 +180,11 @@ class SqlWorkspaceStore:
 
     async def update_member_role(self, workspace_id: str, user_id: str, role: str, *,
                                  actor_id: str | None = None) -> Member:
+        rules.check_role(role)
         if not (is_uuid(workspace_id) and is_uuid(user_id)):
             raise MembershipError("not_member")
         async with self.db.transaction() as tx:
-            roles = await self._locked_roles(tx, workspace_id)
-            if actor_id is not None and roles.get(actor_id) != "owner":
-                raise MembershipError("forbidden")
-            current = roles.get(user_id)
-            if current is None:
-                raise MembershipError("not_member")
-            owners = sum(1 for r in roles.values() if r == "owner")
-            if current == "owner" and role != "owner" and owners <= 1:
-                raise MembershipError("last_owner")
+            rules.check_role_change(await self._locked_roles(tx, workspace_id), user_id, role, actor_id=actor_id)
             row = await tx.fetchrow("UPDATE workspace_members SET role = $3 WHERE workspace_id = $1 "
                                     "AND user_id = $2 RETURNING *", workspace_id, user_id, role)
         assert row is not None
@@ -230,35 +194,29 @@ class SqlWorkspaceStore:
         if not (is_uuid(workspace_id) and is_uuid(user_id)):
             raise MembershipError("not_member")
         async with self.db.transaction() as tx:
-            roles = await self._locked_roles(tx, workspace_id)
-            if actor_id is not None and actor_id != user_id and roles.get(actor_id) != "owner":
-                raise MembershipError("forbidden")
-            current = roles.get(user_id)
-            if current is None:
-                raise MembershipError("not_member")
-            if current == "owner" and sum(1 for r in roles.values() if r == "owner") <= 1:
-                raise MembershipError("last_owner")
+            rules.check_removal(await self._locked_roles(tx, workspace_id), user_id, actor_id=actor_id)
             await tx.execute("DELETE FROM workspace_members WHERE workspace_id = $1 AND user_id = $2",
                              workspace_id, user_id)
 
     # ------------------------------------------------------------------ invites
 
     async def create_invite(self, workspace_id: str, *, email: str, role: str, invited_by: str | None,
-                            ttl_days: int = 7) -> CreatedInvite:
+                            ttl_days: int = 7) -> MintedInvite:
+        rules.check_role(role)
         if not is_uuid(workspace_id) or (invited_by is not None and not is_uuid(invited_by)):
             raise ConstraintViolation("foreign_key", "unknown workspace or inviter")
-        raw_token = secrets.token_urlsafe(32)
-        token_hash = hashlib.sha256(raw_token.encode()).hexdigest()
+        raw_token = new_token()
+        token_hash = hash_token(raw_token)
         now = self.clock()
         async with self.db.transaction() as tx:
             row = await tx.fetchrow(
                 "INSERT INTO workspace_invites (id, workspace_id, email, token_hash, role, expires_at, "
                 "created_by, created_at, failed_attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) "
                 f"RETURNING {_INVITE_COLUMNS}",
-                _new_id(), workspace_id, normalize_email(email), token_hash, role,
+                new_id(), workspace_id, normalize_email(email), token_hash, role,
                 now + timedelta(days=ttl_days), invited_by, now)
         assert row is not None
-        return CreatedInvite(_invite(row), raw_token)
+        return MintedInvite(_invite(row), raw_token)
 
     async def list_invites(self, workspace_id: str) -> list[Invite]:
         if not is_uuid(workspace_id):
@@ -268,6 +226,7 @@ class SqlWorkspaceStore:
         return [_invite(r) for r in rows]
 
     async def get_invite(self, workspace_id: str, invite_id: str) -> Invite | None:
+        """``WorkspaceInspector``."""
         if not (is_uuid(workspace_id) and is_uuid(invite_id)):
             return None
         row = await self.db.fetchrow(f"SELECT {_INVITE_COLUMNS} FROM workspace_invites WHERE id = $1 "
@@ -295,28 +254,40 @@ class SqlWorkspaceStore:
                 "SELECT i.accepted_at, i.expires_at, i.email, i.role, w.deleted_at AS workspace_deleted_at "
                 "FROM workspace_invites i JOIN workspaces w ON w.id = i.workspace_id "
                 "WHERE i.id = $1 AND i.workspace_id = $2 FOR UPDATE OF i", invite_id, workspace_id)
-            if row is None or row["workspace_deleted_at"] is not None:
-                raise InviteError("invite_not_found")
-            if row["accepted_at"] is not None:
-                raise InviteError("invite_already_accepted")
-            if row["expires_at"] <= now:
-                raise InviteError("invite_expired")
             email = await tx.fetchval("SELECT email FROM users WHERE id = $1", user_id) if is_uuid(user_id) else None
-            if email is None or normalize_email(email) != normalize_email(row["email"]):
-                raise InviteError("invite_email_mismatch")
+            rules.check_invite_acceptance(
+                found=row is not None and row["workspace_deleted_at"] is None,
+                accepted_at=row["accepted_at"] if row else None, expires_at=row["expires_at"] if row else None,
+                invite_email=row["email"] if row else "", user_email=email, now=now)
+            assert row is not None
             accepted = await tx.fetchrow(
                 f"UPDATE workspace_invites SET accepted_at = $2 WHERE id = $1 AND accepted_at IS NULL "
                 f"RETURNING {_INVITE_COLUMNS}", invite_id, now)
             if accepted is None:
                 raise InviteError("invite_already_accepted")
-            member = await tx.fetchrow(
-                "INSERT INTO workspace_members (workspace_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = CASE WHEN "
-                f"{_RANK.format('excluded.role')} > {_RANK.format('workspace_members.role')} "
-                "THEN excluded.role ELSE workspace_members.role END RETURNING *",
-                workspace_id, user_id, row["role"], now)
+            member = await self._join_with_invited_role(tx, workspace_id, user_id, row["role"], now)
         assert member is not None
         return AcceptedInvite(_invite(accepted), member_from_row(member))
+
+    @staticmethod
+    async def _join_with_invited_role(tx: Executor, workspace_id: str, user_id: str, invited: str,
+                                      now: datetime) -> Row | None:
+        """Write the membership ``rules_membership.role_after_accepting`` decides, from the role seen under
+        the row lock. A concurrent accept that inserts the membership first makes the insert a no-op: the
+        rule is then asked again with the role it wrote, so neither accept can lower the other's."""
+        for _ in range(2):
+            existing = await tx.fetchval("SELECT role FROM workspace_members WHERE workspace_id = $1 AND "
+                                         "user_id = $2 FOR UPDATE", workspace_id, user_id)
+            role = rules.role_after_accepting(existing, invited)
+            if existing is not None:
+                return await tx.fetchrow("UPDATE workspace_members SET role = $3 WHERE workspace_id = $1 AND "
+                                         "user_id = $2 RETURNING *", workspace_id, user_id, role)
+            inserted = await tx.fetchrow(
+                "INSERT INTO workspace_members (workspace_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (workspace_id, user_id) DO NOTHING RETURNING *", workspace_id, user_id, role, now)
+            if inserted is not None:
+                return inserted
+        return None
 
     async def increment_invite_failed_attempts(self, invite_id: str) -> FailedAttempts:
         if not is_uuid(invite_id):

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from localcore.appkeys import BACKEND, CLOCK, CONFIG, MAILER
+from localcore.appkeys import BACKEND, CLOCK, CONFIG, MAILER, require
 from localcore.auth.account import AccountService
 from localcore.auth.bootstrap import setup_bootstrap_routes
 from localcore.auth.cookies import SessionCookies
@@ -32,7 +32,7 @@ from localcore.auth.routes_account import setup_account_routes
 from localcore.auth.routes_social import setup_social_routes
 from localcore.auth.service import AuthService
 from localcore.auth.sessions import SessionManager
-from localcore.auth.signup import InviteAcceptor, InviteOutcome
+from localcore.auth.signup import DefaultWorkspace, InviteAcceptor, InviteOutcome
 from localcore.http.identity import SESSION_RESOLVER
 from localcore.http.openapi import RouteCatalog
 from localcore.store import TokenStore
@@ -40,12 +40,16 @@ from localcore.store import TokenStore
 log = logging.getLogger("localcore.auth")
 SWEEP_INTERVAL_SECONDS = 6 * 3600
 
-__all__ = ["AUTH_SERVICE", "InviteAcceptor", "InviteOutcome", "set_invite_acceptor", "setup_auth"]
+__all__ = ["AUTH_SERVICE", "AuthService", "DefaultWorkspace", "InviteAcceptor", "InviteOutcome",
+           "set_default_workspace", "set_invite_acceptor", "setup_auth"]
 
 
-def setup_auth(app: web.Application, catalog: RouteCatalog, *, hasher: PasswordHasher | None = None) -> None:
-    """Install sessions, the auth routes and ``/api/v1/me`` on ``app`` (after ``create_app`` set the
-    config, backend, clock and mailer)."""
+def setup_auth(app: web.Application, catalog: RouteCatalog, *,
+               hasher: PasswordHasher | None = None) -> AuthService:
+    """Install sessions, the auth routes and ``/api/v1/me`` on ``app``; returns the auth service, which
+    features that act on new users are given (see ``signup.py``). Needs the config, backend, clock and
+    mailer on the app."""
+    require(app, "auth", CONFIG, BACKEND, CLOCK, MAILER)
     config, backend, clock, mailer = app[CONFIG], app[BACKEND], app[CLOCK], app[MAILER]
     hasher = hasher or PasswordHasher()
     manager = SessionManager(backend.sessions, clock, config.auth.session_ttl_seconds)
@@ -76,6 +80,7 @@ def setup_auth(app: web.Application, catalog: RouteCatalog, *, hasher: PasswordH
     setup_social_routes(app, catalog)
     setup_bootstrap_routes(app, catalog)
     setup_me_routes(app, catalog)
+    return service
 
 
 async def _sweep_expired(manager: SessionManager, tokens: TokenStore,
@@ -96,5 +101,12 @@ async def _sweep_expired(manager: SessionManager, tokens: TokenStore,
 
 
 def set_invite_acceptor(app: web.Application, acceptor: InviteAcceptor) -> None:
-    """Let the workspaces feature accept ``x-invite-token`` invites at sign-up (see ``signup.py``)."""
+    """Accept ``x-invite-token`` invites at sign-up with ``acceptor`` (see ``signup.py``)."""
+    require(app, "an invite acceptor", AUTH_SERVICE)
     app[AUTH_SERVICE].invite_acceptor = acceptor
+
+
+def set_default_workspace(app: web.Application, maker: DefaultWorkspace) -> None:
+    """Give every new user who joined no workspace through an invite a default one with ``maker``."""
+    require(app, "a default-workspace maker", AUTH_SERVICE)
+    app[AUTH_SERVICE].default_workspace = maker

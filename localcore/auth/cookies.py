@@ -1,6 +1,6 @@
 """The session cookie, and the resolver that turns it into ``localcore.http.identity.Identity``.
 
-Cookie (SPEC §3, better-auth's names): ``<appId>.session_token`` (``__Secure-`` prefixed when secure),
+Cookie (better-auth's names and attributes): ``<appId>.session_token`` (``__Secure-`` prefixed when secure),
 value ``<token>.<base64 HMAC-SHA256(BETTER_AUTH_SECRET, token)>`` percent-encoded, ``HttpOnly; Path=/;
 SameSite=Lax; Max-Age=<SESSION_TTL_SECONDS>`` (+ ``Secure``). ``rememberMe: false`` drops ``Max-Age`` and
 adds a signed ``<appId>.dont_remember`` cookie (better-auth's, kept for its clients); whether the session

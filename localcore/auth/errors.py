@@ -1,4 +1,4 @@
-"""better-auth's error codes on ``/auth/*`` (reference/contract.md §2.3): body ``{code, message}``."""
+"""better-auth's error codes on ``/auth/*``, with its statuses and messages: body ``{code, message}``."""
 
 from __future__ import annotations
 

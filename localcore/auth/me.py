@@ -1,8 +1,10 @@
-"""``/api/v1/me``: who am I, my per-app settings, and deleting my account (reference/contract.md §1.2.1, §1.2.2).
+"""``/api/v1/me``: who am I, my per-app settings, and deleting my account.
 
-``user`` carries ``emailVerified`` and ``image`` besides upstream's ``{id, email, name}`` (issue 3 item 6).
-Deletion runs the full cascade of contract §6.7 (``delete_user_completely``, one transaction on every
-backend) and expires the session cookie; the sessions themselves went with the user.
+``user`` carries ``emailVerified`` and ``image`` besides upstream's ``{id, email, name}`` (see
+docs/compatibility.md, "Small changes on the wire"). ``PUT /settings`` overlays ``displayName`` and replaces
+the ``settings`` map; ``email`` is not writable. ``DELETE`` needs ``confirm`` equal to the session's email,
+runs the account-deletion cascade (``delete_user_completely``, one atomic step on every backend; see
+docs/contract.md, "The stores, briefly") and expires the session cookie; the sessions went with the user.
 """
 
 from __future__ import annotations

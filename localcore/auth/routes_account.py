@@ -1,6 +1,6 @@
 """``/auth/*`` for a signed-in user: password, profile, sessions.
 
-better-auth's defaults the frontend uses (reference/contract.md §1.3 "also reachable"), plus two small
+The better-auth endpoints boring-core leaves reachable and its frontend uses, plus two small
 localcore additions so a passwordless account (Google, magic link, the desktop owner) can complete itself:
 ``POST /auth/set-password`` (only while the account has no password) and ``POST /auth/change-email``
 (only while the current address is unverified).

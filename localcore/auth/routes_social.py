@@ -1,7 +1,7 @@
 """``POST /auth/sign-in/social`` and ``GET /auth/callback/google`` (the flow itself is in ``oauth.py``).
 
-Google is usable only with ``[features] google_oauth = true`` AND both credentials (SPEC §2 fix 13's
-rule); otherwise ``provider: "google"`` is 404 ``PROVIDER_NOT_FOUND`` like any known provider localcore
+Google is usable only with ``[features] google_oauth = true`` AND both credentials (docs/compatibility.md,
+fix 13); otherwise ``provider: "google"`` is 404 ``PROVIDER_NOT_FOUND`` like any known provider localcore
 does not offer, and a name that is no provider at all is a 400.
 
 The state also travels in a signed HttpOnly cookie scoped to the callback path (SameSite=Lax, so the

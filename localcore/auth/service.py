@@ -27,7 +27,7 @@ from localcore.auth.errors import auth_error
 from localcore.auth.passwords import MAX_LENGTH, MIN_LENGTH, MIN_SCORE, PasswordHasher
 from localcore.auth.sessions import IssuedSession, SessionManager
 from localcore.auth.signin_limit import SignInFailureLimit
-from localcore.auth.signup import InviteAcceptor, NoInvites, ensure_default_workspace
+from localcore.auth.signup import DefaultWorkspace, InviteAcceptor, NoDefaultWorkspace, NoInvites
 from localcore.auth.tokens import hash_token, new_token
 from localcore.auth.urls import check_target, link
 from localcore.clock import Clock
@@ -73,6 +73,7 @@ class AuthService:
         self.hasher = hasher
         self.sessions = sessions
         self.invite_acceptor: InviteAcceptor = NoInvites()
+        self.default_workspace: DefaultWorkspace = NoDefaultWorkspace()
         self.signin_failures = SignInFailureLimit(backend.rate_limits, clock, config)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -147,7 +148,7 @@ class AuthService:
             outcome = await self.invite_acceptor.accept_after_signup(user, invite_token)
             accepted, failure = outcome.accepted, outcome.failure
         if not accepted:
-            await ensure_default_workspace(self.backend.workspaces, user, self.config.app_id)
+            await self.default_workspace.ensure_default(user)
             if welcome and self.config.features.send_welcome_email and self.mailer.enabled:
                 self.background(self._send_welcome(user.email), "welcome mail")
         return failure

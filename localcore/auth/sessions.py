@@ -1,7 +1,7 @@
 """Sessions: issue, resolve, slide (no HTTP here; ``cookies.py`` carries them to the browser).
 
 A session is an opaque random token held only by the client; the backend keeps its SHA-256. Rules
-(SPEC §3, better-auth's defaults):
+(better-auth's defaults, as boring-core configures them):
 
 - lifetime ``SESSION_TTL_SECONDS`` (30 days); ``rememberMe: false`` gives a one-day session (never longer
   than the TTL) that is never refreshed, carried in a browser-session cookie. The choice is stored on the

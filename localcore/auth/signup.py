@@ -1,26 +1,22 @@
 """What happens right after a user is created, whichever way (password sign-up, magic link, Google,
-desktop bootstrap) — upstream's ``databaseHooks.user.create.after`` (reference/contract.md §6.1 step 4):
+desktop bootstrap) — upstream's post-user-creation hook:
 
 1. try the invite named by ``x-invite-token`` (only password sign-up passes one);
-2. no invite accepted → the user's "Default workspace" (owner);
+2. no invite accepted → the user's default workspace (owner);
 3. no invite accepted, ``SEND_WELCOME_EMAIL`` on and mail configured → the Welcome mail (best effort).
 
-Invites belong to the workspaces feature. The seam is :class:`InviteAcceptor`: the default accepts
-nothing (a given token is reported as ``invite_not_found``); the workspaces feature installs its own with
-``set_invite_acceptor(app, acceptor)``.
+Invites and workspaces belong to the workspaces feature, which plugs into two seams when it is set up
+(``setup_workspaces(app, catalog, auth=...)``): :class:`InviteAcceptor` (the default accepts nothing: a
+given token is reported as ``invite_not_found``) and :class:`DefaultWorkspace` (the default creates
+none). Both are replaceable with ``set_invite_acceptor`` / ``set_default_workspace``.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from localcore.store import ConstraintViolation, User, WorkspaceStore
-
-log = logging.getLogger("localcore.auth")
-
-DEFAULT_WORKSPACE_NAME = "Default workspace"
+from localcore.contract.users import User
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +41,13 @@ class NoInvites:
         return InviteOutcome(accepted=False, failure="invite_not_found")
 
 
-async def ensure_default_workspace(workspaces: WorkspaceStore, user: User, app_id: str) -> None:
-    """Create the user's default workspace unless one exists (another request may win the race: the
-    partial unique index refuses the second, and that is success too)."""
-    try:
-        await workspaces.create_workspace(user_id=user.id, name=DEFAULT_WORKSPACE_NAME, app_id=app_id,
-                                          is_default=True)
-    except ConstraintViolation as exc:
-        if exc.kind != "unique":
-            raise
-        existing = await workspaces.list_workspaces(user.id, app_id)
-        log.debug("default workspace already existed for user %s (%d listed)", user.id, len(existing))
+class DefaultWorkspace(Protocol):
+    async def ensure_default(self, user: User) -> None:
+        """Give the new ``user`` their default workspace unless they have one (idempotent, race-free)."""
+
+
+class NoDefaultWorkspace:
+    """Until the workspaces feature is installed: there are no workspaces to create."""
+
+    async def ensure_default(self, user: User) -> None:
+        return None

@@ -1,8 +1,8 @@
 """Random tokens, their stored hashes, and signed values.
 
 Every secret the server hands out (session tokens, one-time link tokens, OAuth state) is 32 random bytes
-from ``secrets`` (43 URL-safe characters). Only ``hash_token`` of it is ever stored (SPEC §2 fix 12), so a
-database dump reveals no usable credential; lookups go through that hash.
+from ``secrets`` (43 URL-safe characters). Only ``hash_token`` of it is ever stored, so a database dump
+reveals no usable credential; lookups go through that hash.
 
 Signed values follow better-call's signed cookies: ``<value>.<base64 HMAC-SHA256(secret, value)>``.
 Signatures are checked with ``hmac.compare_digest``.

@@ -1,4 +1,4 @@
-"""CORS for an allow-list of origins, with credentials (reference/contract.md §8.2, SPEC §2 fix 14).
+"""CORS for an allow-list of origins (``CORS_ORIGINS``), with credentials (docs/compatibility.md, fix 14).
 
 An empty allow-list means no cross-origin access at all (never "allow any": with credentials, that would
 let every site read every signed-in response). Preflights from an allowed origin get 204 with the methods

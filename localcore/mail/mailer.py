@@ -1,9 +1,9 @@
 """The one object the auth and workspace services talk to: render a template, hand it to the transport.
 
-Failure policy (contract.md §9.2): verification, reset and magic-link mails are part of the auth request,
+Failure policy (as upstream): verification, reset and magic-link mails are part of the auth request,
 so a delivery failure raises :class:`MailDeliveryError` and that request fails. Invite and welcome mails
 are side effects: a failure is logged and swallowed (the invite response then still carries what the
-owner needs). Logs never carry the link, which holds a live token (SPEC §2 fix 2).
+owner needs). Logs never carry the link, which holds a live token (docs/compatibility.md, fix 2).
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""The five emails (contract.md §9.2), rendered from Jinja2 files in ``templates/`` to HTML and text.
+"""The five emails — VerifyEmail, ResetPassword, MagicLink, WorkspaceInvite, Welcome — rendered from the
+Jinja2 files in ``templates/`` to HTML and text.
 
 Every email shares one layout: a header with the brand (the app name; the workspace name for invites),
 a heading, a paragraph, a dark button, a small hint, a rule and ``© <year> <brand>. All rights
 reserved.`` HTML is autoescaped; the text part is not (it is not markup). Subjects are built here, not in
 the templates, so they are exactly upstream's.
 
-Fix 10 of SPEC §2: the expiry hints are derived from the configured TTLs (:func:`describe_duration`),
-not hard-coded.
+The expiry hints are derived from the configured TTLs (:func:`describe_duration`), not hard-coded
+(docs/compatibility.md, fix 10).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Mail transports, chosen by URL (contract.md §9.1): ``console://``, ``console-capture://<path>``,
-``smtp://`` / ``smtps://`` and ``resend://<API_KEY>``.
+"""Mail transports, chosen by ``MAIL_TRANSPORT_URL`` (upstream's schemes): ``console://``,
+``console-capture://<path>``, ``smtp://`` / ``smtps://`` and ``resend://<API_KEY>``.
 
 Every transport turns its failures into :class:`MailDeliveryError` and keeps its secret (SMTP password,
 Resend API key) out of every message it produces, so callers may log those messages as they are.

@@ -123,7 +123,7 @@ async def test_roles_are_checked(backend: Backend) -> None:
     user = await backend.users.create_user(email="r@example.com")
     workspace = await backend.workspaces.create_workspace(user_id=user.id, name="W", app_id="app")
     with pytest.raises(ConstraintViolation) as info:
-        await backend.workspaces.upsert_member(workspace.id, user.id, "admin")
+        await backend.workspaces.add_member(workspace.id, user.id, "admin")
     assert info.value.kind == "check"
 
 

@@ -1,4 +1,4 @@
-"""SessionStore contract: sessions stored under the SHA-256 of their token (SPEC §2 fix 12)."""
+"""SessionStore contract: sessions stored under the SHA-256 of their token, never the token itself."""
 
 from __future__ import annotations
 

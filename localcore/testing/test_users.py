@@ -1,5 +1,5 @@
-"""UserStore contract: users, login methods, per-app settings and the account-deletion cascade
-(reference/contract.md §6.7, §10.1)."""
+"""UserStore contract: users, login methods, per-app settings and the account-deletion cascade (its eight
+steps: docs/contract.md, "The stores, briefly")."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from localcore.clock import ManualClock
 from localcore.store import Backend, ConstraintViolation, DuplicateEmail
+from localcore.testing.workspace_support import raw_workspaces
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -106,7 +107,7 @@ async def test_deleting_an_unknown_user_is_false(backend: Backend) -> None:
 
 
 async def test_deletion_removes_everything_that_hangs_off_the_user(backend: Backend, clock: ManualClock) -> None:
-    users, ws = backend.users, backend.workspaces
+    users, ws = backend.users, raw_workspaces(backend)
     ada = await users.create_user(email="ada@example.com", name="Ada", password_hash="h")
     bob = await users.create_user(email="bob@example.com", name="Bob")
     await users.link_account(user_id=ada.id, provider_id="google", account_id="sub")
@@ -117,7 +118,7 @@ async def test_deletion_removes_everything_that_hangs_off_the_user(backend: Back
     await backend.metering.grant_once(ada.id, "signup_grant", 1_000_000)
     await backend.metering.grant_once(bob.id, "signup_grant", 1_000_000)
     shared = await ws.create_workspace(user_id=bob.id, name="Shared", app_id="app")
-    await ws.upsert_member(shared.id, ada.id, "editor")
+    await ws.add_member(shared.id, ada.id, "editor")
     guest = await users.create_user(email="guest@example.com")
     pending = (await ws.create_invite(shared.id, email="later@example.com", role="viewer", invited_by=ada.id)).invite
     accepted = (await ws.create_invite(shared.id, email="guest@example.com", role="viewer", invited_by=ada.id)).invite
@@ -146,7 +147,7 @@ async def test_deletion_removes_everything_that_hangs_off_the_user(backend: Back
 
 async def test_sole_owner_deletion_hands_over_to_the_oldest_editor_or_deletes(
         backend: Backend, clock: ManualClock) -> None:
-    users, ws = backend.users, backend.workspaces
+    users, ws = backend.users, raw_workspaces(backend)
     ada = await users.create_user(email="ada@example.com")
     old = await users.create_user(email="old@example.com")
     new = await users.create_user(email="new@example.com")
@@ -154,17 +155,17 @@ async def test_sole_owner_deletion_hands_over_to_the_oldest_editor_or_deletes(
     co = await users.create_user(email="co@example.com")
     team = await ws.create_workspace(user_id=ada.id, name="Team", app_id="app", is_default=True)
     clock.advance(seconds=1)
-    await ws.upsert_member(team.id, old.id, "editor")
+    await ws.add_member(team.id, old.id, "editor")
     clock.advance(seconds=1)
-    await ws.upsert_member(team.id, new.id, "editor")
-    await ws.upsert_member(team.id, viewer.id, "viewer")
+    await ws.add_member(team.id, new.id, "editor")
+    await ws.add_member(team.id, viewer.id, "viewer")
     watched = await ws.create_workspace(user_id=ada.id, name="Watched", app_id="other-app")
-    await ws.upsert_member(watched.id, viewer.id, "viewer")
+    await ws.add_member(watched.id, viewer.id, "viewer")
     alone = await ws.create_workspace(user_id=ada.id, name="Alone", app_id="app")
     coowned = await ws.create_workspace(user_id=ada.id, name="Co-owned", app_id="app")
-    await ws.upsert_member(coowned.id, co.id, "owner")
+    await ws.add_member(coowned.id, co.id, "owner")
     viewed = await ws.create_workspace(user_id=co.id, name="Co's", app_id="app")
-    await ws.upsert_member(viewed.id, ada.id, "viewer")
+    await ws.add_member(viewed.id, ada.id, "viewer")
 
     await users.delete_user_completely(ada.id)
 

@@ -1,4 +1,4 @@
-"""Contract: account deletion seen from the workspace side (reference/contract.md §6.7; §11 items 49-52).
+"""Contract: account deletion seen from the workspace side (docs/contract.md, "The stores, briefly").
 
 ``test_users.py`` covers the user-side cascade; these check that every workspace row kind (invites,
 encrypted settings, runtimes, memberships) follows a hard-deleted workspace, that transferred workspaces
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from localcore.clock import ManualClock
 from localcore.store import Backend, User, Workspace
+from localcore.testing.workspace_support import raw_workspaces
 
 
 async def _user(backend: Backend, name: str) -> User:
@@ -16,14 +17,14 @@ async def _user(backend: Backend, name: str) -> User:
 
 
 async def _fill(backend: Backend, workspace: Workspace, inviter: User) -> None:
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     await ws.create_invite(workspace.id, email="someone@example.com", role="viewer", invited_by=inviter.id)
     await ws.put_workspace_settings(workspace.id, {"token": (b"ciphertext", "kid")})
     await ws.put_workspace_runtime(workspace.id, {"state": "ready", "volume_path": f"/v/{workspace.id}"})
 
 
 async def test_a_hard_deleted_workspace_takes_its_invites_settings_runtime_and_members(backend: Backend) -> None:
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     ada, viewer = await _user(backend, "ada"), await _user(backend, "viewer")
     alone = await ws.create_workspace(user_id=ada.id, name="Alone", app_id="app", is_default=True)
     watched = await ws.create_workspace(user_id=ada.id, name="Watched", app_id="app")
@@ -46,7 +47,7 @@ async def test_a_hard_deleted_workspace_takes_its_invites_settings_runtime_and_m
 
 
 async def test_a_handed_over_workspace_keeps_everything(backend: Backend, clock: ManualClock) -> None:
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     ada, old, new = await _user(backend, "ada"), await _user(backend, "old"), await _user(backend, "new")
     team = await ws.create_workspace(user_id=ada.id, name="Team", app_id="app")
     clock.advance(seconds=1)
@@ -60,7 +61,8 @@ async def test_a_handed_over_workspace_keeps_everything(backend: Backend, clock:
 
     kept = await ws.get_workspace(team.id)
     assert kept is not None and kept.created_by == old.id
-    assert [w.id for w in await ws.get_workspaces_where_sole_owner(old.id)] == [team.id]
+    assert await ws.get_member_role(team.id, old.id) == "owner"
+    assert [m.user_id for m in await ws.list_members(team.id) if m.role == "owner"] == [old.id]
     assert [i.email for i in await ws.list_invites(team.id)] == ["someone@example.com"]  # ada's pending one went
     assert [s.key for s in await ws.list_workspace_settings(team.id)] == ["token"]
     runtime = await ws.get_workspace_runtime(team.id)
@@ -68,7 +70,7 @@ async def test_a_handed_over_workspace_keeps_everything(backend: Backend, clock:
 
 
 async def test_soft_deleted_workspaces_are_handed_over_or_removed(backend: Backend) -> None:
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     ada, bob = await _user(backend, "ada"), await _user(backend, "bob")
     shared = await ws.create_workspace(user_id=ada.id, name="Shared", app_id="app")
     await ws.add_member(shared.id, bob.id, "viewer")
@@ -87,7 +89,7 @@ async def test_soft_deleted_workspaces_are_handed_over_or_removed(backend: Backe
 
 
 async def test_accepted_invites_survive_their_inviter(backend: Backend) -> None:
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     ada, bob, cy = await _user(backend, "ada"), await _user(backend, "bob"), await _user(backend, "cy")
     team = await ws.create_workspace(user_id=bob.id, name="Team", app_id="app")
     await ws.add_member(team.id, ada.id, "owner")

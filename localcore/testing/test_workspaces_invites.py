@@ -1,4 +1,5 @@
-"""Contract: workspace invites (reference/contract.md §5, §10.2; SPEC §2 fixes 6, 8)."""
+"""Contract: workspace invites — creation, the acceptance check order, the lockout, never lowering a role on
+accept, non-UUID ids matching nothing (docs/compatibility.md, fixes 6 and 8)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from backends import open_backend
 from localcore.clock import ManualClock
 from localcore.store import AcceptedInvite, Backend, ConstraintViolation, InviteError, User, Workspace
+from localcore.testing.workspace_support import raw_workspaces
 
 UNKNOWN = str(uuid.uuid4())
 
@@ -41,7 +43,7 @@ async def test_create_stores_only_the_token_hash_and_a_normalised_email(backend:
         "bob@example.com", "editor", workspace.id, ada.id)
     assert invite.expires_at == clock() + timedelta(days=3) and invite.created_at == clock()
     assert (invite.accepted_at, invite.failed_attempts, invite.locked_until) == (None, 0, None)
-    stored = await backend.workspaces.get_invite(workspace.id, invite.id)
+    stored = await raw_workspaces(backend).get_invite(workspace.id, invite.id)
     assert stored == invite
     assert token not in repr(dataclasses.asdict(stored))
     assert await backend.workspaces.get_invite_by_token_hash(invite.token_hash) == invite
@@ -74,7 +76,7 @@ async def test_listing_is_oldest_first_and_scoped(backend: Backend, clock: Manua
     elsewhere = await backend.workspaces.create_invite(other.id, email="a@example.com", role="viewer",
                                                        invited_by=bob.id)
     assert [i.id for i in await backend.workspaces.list_invites(workspace.id)] == [first.invite.id, second.invite.id]
-    assert await backend.workspaces.get_invite(workspace.id, elsewhere.invite.id) is None
+    assert await raw_workspaces(backend).get_invite(workspace.id, elsewhere.invite.id) is None
     assert await backend.workspaces.revoke_invite(workspace.id, elsewhere.invite.id) is False
     assert await backend.workspaces.revoke_invite(workspace.id, first.invite.id) is True
     assert await backend.workspaces.revoke_invite(workspace.id, first.invite.id) is False
@@ -92,13 +94,13 @@ async def test_accept_joins_with_the_invite_role(backend: Backend, clock: Manual
     assert accepted.invite.accepted_at == clock()
     assert (accepted.member.user_id, accepted.member.role, accepted.member.created_at) == (bob.id, "editor", clock())
     assert await backend.workspaces.get_member_role(workspace.id, bob.id) == "editor"
-    stored = await backend.workspaces.get_invite(workspace.id, created.invite.id)
+    stored = await raw_workspaces(backend).get_invite(workspace.id, created.invite.id)
     assert stored is not None and stored.accepted_at == clock()
 
 
 async def test_accept_checks_in_order(backend: Backend, clock: ManualClock) -> None:
     workspace, ada, bob = await _setup(backend)
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     other = await ws.create_workspace(user_id=bob.id, name="Other", app_id="app")
     invite = (await ws.create_invite(workspace.id, email="bob@example.com", role="viewer", invited_by=ada.id)).invite
     assert await _accept_code(backend, other.id, invite.id, bob.id) == "invite_not_found"
@@ -119,7 +121,7 @@ async def test_accept_checks_in_order(backend: Backend, clock: ManualClock) -> N
 
 async def test_accept_never_lowers_a_role(backend: Backend) -> None:
     workspace, ada, bob = await _setup(backend)
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     # The only owner accepting a viewer invite stays owner (the last-owner rule is not bypassed).
     to_ada = await ws.create_invite(workspace.id, email="ada@example.com", role="viewer", invited_by=ada.id)
     kept = await ws.accept_invite(workspace.id, to_ada.invite.id, ada.id)
@@ -164,7 +166,7 @@ async def test_concurrent_accepts_have_one_winner(backend: Backend, round_: int)
                                                     invited_by=ada.id)
     outcome = await _race_accept(backend, backend, workspace.id, invite.invite.id, bob.id)
     assert outcome == ["invite_already_accepted", "ok"]
-    members = await backend.workspaces.list_members(workspace.id)
+    members = await raw_workspaces(backend).list_members(workspace.id)
     assert sorted(m.user_id for m in members) == sorted([ada.id, bob.id])
 
 
@@ -178,12 +180,12 @@ async def test_concurrent_accepts_across_two_handles(backend: Backend, backend_u
     async with await open_backend(backend_url, clock=clock) as other:
         outcome = await _race_accept(backend, other, workspace.id, invite.invite.id, bob.id)
     assert outcome == ["invite_already_accepted", "ok"]
-    assert len(await backend.workspaces.list_members(workspace.id)) == 2
+    assert len(await raw_workspaces(backend).list_members(workspace.id)) == 2
 
 
 async def test_failed_attempts_lock_at_fifty_for_an_hour(backend: Backend, clock: ManualClock) -> None:
     workspace, ada, _ = await _setup(backend)
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     invite = (await ws.create_invite(workspace.id, email="bob@example.com", role="viewer", invited_by=ada.id)).invite
     for expected in range(1, 50):
         state = await ws.increment_invite_failed_attempts(invite.id)
@@ -204,7 +206,7 @@ async def test_failed_attempts_lock_at_fifty_for_an_hour(backend: Backend, clock
 
 async def test_concurrent_failures_are_all_counted(backend: Backend, clock: ManualClock) -> None:
     workspace, ada, _ = await _setup(backend)
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     invite = (await ws.create_invite(workspace.id, email="bob@example.com", role="viewer", invited_by=ada.id)).invite
     states = await asyncio.gather(*(ws.increment_invite_failed_attempts(invite.id) for _ in range(60)))
     assert sorted(s.failed_attempts for s in states) == list(range(1, 61))

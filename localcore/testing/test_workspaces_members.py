@@ -1,4 +1,5 @@
-"""Contract: workspaces and members (reference/contract.md §4, §10.2) — incl. the last-owner race."""
+"""Contract: workspaces and members (roles viewer < editor < owner; a workspace always keeps an owner) — incl.
+the last-owner race."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from backends import open_backend
 from localcore.clock import ManualClock
 from localcore.store import Backend, ConstraintViolation, MembershipError, User
+from localcore.testing.workspace_support import raw_workspaces
 
 UNKNOWN = str(uuid.uuid4())
 BAD_IDS = ("abc", "not-a-uuid", "'; DROP TABLE workspaces; --", "0" * 200, "", UNKNOWN)
@@ -22,7 +24,7 @@ async def _users(backend: Backend, *names: str) -> list[User]:
 
 async def test_create_makes_the_creator_owner_and_lists_by_default_then_newest(
         backend: Backend, clock: ManualClock) -> None:
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     (ada,) = await _users(backend, "ada")
     first = await ws.create_workspace(user_id=ada.id, name="First", app_id="app")
     clock.advance(seconds=1)
@@ -37,7 +39,7 @@ async def test_create_makes_the_creator_owner_and_lists_by_default_then_newest(
 
 
 async def test_listing_needs_membership(backend: Backend) -> None:
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     ada, bob = await _users(backend, "ada", "bob")
     mine = await ws.create_workspace(user_id=ada.id, name="Mine", app_id="app")
     assert await ws.list_workspaces(bob.id, "app") == []
@@ -46,7 +48,7 @@ async def test_listing_needs_membership(backend: Backend) -> None:
 
 
 async def test_rename_and_soft_delete(backend: Backend, clock: ManualClock) -> None:
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     ada, bob = await _users(backend, "ada", "bob")
     workspace = await ws.create_workspace(user_id=ada.id, name="Old", app_id="app")
     await ws.add_member(workspace.id, bob.id, "editor")
@@ -68,7 +70,7 @@ async def test_rename_and_soft_delete(backend: Backend, clock: ManualClock) -> N
 
 
 async def test_deleting_the_default_frees_the_default_slot(backend: Backend) -> None:
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     (ada,) = await _users(backend, "ada")
     default = await ws.create_workspace(user_id=ada.id, name="Default workspace", app_id="app", is_default=True)
     with pytest.raises(ConstraintViolation):
@@ -78,24 +80,8 @@ async def test_deleting_the_default_frees_the_default_slot(backend: Backend) -> 
     assert [w.id for w in await ws.list_workspaces(ada.id, "app")] == [fresh.id]
 
 
-async def test_sole_owner_workspaces(backend: Backend, clock: ManualClock) -> None:
-    ws = backend.workspaces
-    ada, bob = await _users(backend, "ada", "bob")
-    alone = await ws.create_workspace(user_id=ada.id, name="Alone", app_id="app")
-    clock.advance(seconds=1)
-    other_app = await ws.create_workspace(user_id=ada.id, name="Other", app_id="other")
-    shared = await ws.create_workspace(user_id=ada.id, name="Shared", app_id="app")
-    await ws.add_member(shared.id, bob.id, "owner")
-    viewed = await ws.create_workspace(user_id=bob.id, name="Bob's", app_id="app")
-    await ws.add_member(viewed.id, ada.id, "viewer")
-    deleted = await ws.create_workspace(user_id=ada.id, name="Gone", app_id="app")
-    await ws.delete_workspace(deleted.id)
-    assert [w.id for w in await ws.get_workspaces_where_sole_owner(ada.id)] == [alone.id, other_app.id]
-    assert [w.id for w in await ws.get_workspaces_where_sole_owner(bob.id)] == [viewed.id]
-
-
 async def test_members_come_with_their_users(backend: Backend, clock: ManualClock) -> None:
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     ada, bob = await _users(backend, "ada", "bob")
     workspace = await ws.create_workspace(user_id=ada.id, name="W", app_id="app")
     clock.advance(seconds=1)
@@ -107,7 +93,7 @@ async def test_members_come_with_their_users(backend: Backend, clock: ManualCloc
 
 
 async def test_add_member_refuses_duplicates_unknown_users_and_bad_roles(backend: Backend) -> None:
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     ada, bob = await _users(backend, "ada", "bob")
     workspace = await ws.create_workspace(user_id=ada.id, name="W", app_id="app")
     await ws.add_member(workspace.id, bob.id, "editor")
@@ -129,7 +115,7 @@ async def test_add_member_refuses_duplicates_unknown_users_and_bad_roles(backend
 
 
 async def test_role_changes_keep_an_owner(backend: Backend) -> None:
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     ada, bob, cy = await _users(backend, "ada", "bob", "cy")
     workspace = await ws.create_workspace(user_id=ada.id, name="W", app_id="app")
     await ws.add_member(workspace.id, bob.id, "viewer")
@@ -153,7 +139,7 @@ async def test_role_changes_keep_an_owner(backend: Backend) -> None:
 
 
 async def test_an_acting_user_must_still_be_an_owner(backend: Backend) -> None:
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     ada, bob, cy = await _users(backend, "ada", "bob", "cy")
     workspace = await ws.create_workspace(user_id=ada.id, name="W", app_id="app")
     await ws.add_member(workspace.id, bob.id, "editor")
@@ -170,7 +156,7 @@ async def test_an_acting_user_must_still_be_an_owner(backend: Backend) -> None:
 
 
 async def test_removal_keeps_an_owner(backend: Backend) -> None:
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     ada, bob, cy = await _users(backend, "ada", "bob", "cy")
     workspace = await ws.create_workspace(user_id=ada.id, name="W", app_id="app")
     await ws.add_member(workspace.id, bob.id, "editor")
@@ -188,7 +174,7 @@ async def test_removal_keeps_an_owner(backend: Backend) -> None:
 
 
 async def test_ids_that_are_not_uuids_match_nothing(backend: Backend) -> None:
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     (ada,) = await _users(backend, "ada")
     real = await ws.create_workspace(user_id=ada.id, name="W", app_id="app")
     for bad in BAD_IDS:
@@ -196,7 +182,6 @@ async def test_ids_that_are_not_uuids_match_nothing(backend: Backend) -> None:
         assert await ws.update_workspace(bad, name="x") is None
         assert await ws.delete_workspace(bad) is False
         assert await ws.list_workspaces(bad, "app") == []
-        assert await ws.get_workspaces_where_sole_owner(bad) == []
         assert await ws.list_members(bad) == []
         assert await ws.list_members_with_users(bad) == []
         assert await ws.get_member_role(bad, ada.id) is None
@@ -245,13 +230,13 @@ async def _outcomes(*calls: Awaitable[object]) -> list[str]:
 
 
 async def _owners(backend: Backend, workspace_id: str) -> list[str]:
-    return [m.user_id for m in await backend.workspaces.list_members(workspace_id) if m.role == "owner"]
+    return [m.user_id for m in await raw_workspaces(backend).list_members(workspace_id) if m.role == "owner"]
 
 
 @pytest.mark.parametrize("round_", range(5))
 async def test_two_owners_demoting_each_other_leaves_exactly_one(backend: Backend, round_: int) -> None:
     workspace_id, ada, bob = await _two_owners(backend)
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     outcomes = await _outcomes(ws.update_member_role(workspace_id, bob.id, "editor", actor_id=ada.id),
                                ws.update_member_role(workspace_id, ada.id, "editor", actor_id=bob.id))
     assert outcomes[1] == "ok" and outcomes[0] in ("forbidden", "last_owner")
@@ -261,7 +246,7 @@ async def test_two_owners_demoting_each_other_leaves_exactly_one(backend: Backen
 @pytest.mark.parametrize("round_", range(5))
 async def test_two_owners_removing_each_other_leaves_exactly_one(backend: Backend, round_: int) -> None:
     workspace_id, ada, bob = await _two_owners(backend)
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     outcomes = await _outcomes(ws.remove_member(workspace_id, bob.id, actor_id=ada.id),
                                ws.remove_member(workspace_id, ada.id, actor_id=bob.id))
     assert outcomes[1] == "ok" and outcomes[0] in ("forbidden", "last_owner")
@@ -272,7 +257,7 @@ async def test_two_owners_removing_each_other_leaves_exactly_one(backend: Backen
 @pytest.mark.parametrize("round_", range(5))
 async def test_without_an_actor_check_the_rule_alone_keeps_one_owner(backend: Backend, round_: int) -> None:
     workspace_id, ada, bob = await _two_owners(backend)
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     outcomes = await _outcomes(ws.update_member_role(workspace_id, bob.id, "viewer"),
                                ws.remove_member(workspace_id, ada.id))
     assert outcomes == ["last_owner", "ok"]

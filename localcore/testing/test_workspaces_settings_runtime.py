@@ -1,4 +1,4 @@
-"""Contract: encrypted-settings rows and workspace runtimes (reference/contract.md §10.2)."""
+"""Contract: encrypted-settings rows (ciphertext + key id, compare-and-swap replace) and workspace runtimes."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """Workspaces: workspaces, members, invites, encrypted settings and the optional provisioner.
 
-``setup_workspaces(app, catalog)`` wires it into an app built by ``create_app`` (after ``setup_auth``): the
-services on ``app[WORKSPACES]``, every route through the OpenAPI catalog, and the auth feature's
-post-sign-up invite seam (``x-invite-token``).
+``setup_workspaces(app, catalog, auth=...)`` wires it into an app built by ``create_app``, given the auth
+service it plugs into: the services on ``app[WORKSPACES]``, every route through the OpenAPI catalog, and
+the two post-sign-up seams of auth (accept the ``x-invite-token`` invite; else create the default
+workspace, provisioned like any other).
 
 Module map: ``service`` (guard, workspaces, members, runtime rules), ``invites`` (invite lifecycle and the
 sign-up acceptor), ``settings`` + ``crypto`` (AES-GCM settings and key rotation), ``provisioner``
@@ -14,7 +15,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from localcore.appkeys import BACKEND, CLOCK, CONFIG, MAILER
+from localcore.appkeys import BACKEND, CLOCK, CONFIG, MAILER, require
+from localcore.auth import AuthService
 from localcore.http.openapi import RouteCatalog
 from localcore.workspaces.crypto import SettingsCipher
 from localcore.workspaces.invites import InviteService
@@ -28,10 +30,11 @@ from localcore.workspaces.settings import SettingsService
 __all__ = ["WORKSPACES", "WorkspaceFeature", "setup_workspaces"]
 
 
-def setup_workspaces(app: web.Application, catalog: RouteCatalog, *,
-                     provisioner: WorkspaceProvisioner | None = None) -> None:
-    """Install the workspace services and routes on ``app``. The provisioner defaults to the filesystem
-    one when ``LOCALCORE_WORKSPACE_ROOT`` is set (see ``provisioner.py``)."""
+def setup_workspaces(app: web.Application, catalog: RouteCatalog, *, auth: AuthService,
+                     provisioner: WorkspaceProvisioner | None = None) -> WorkspaceFeature:
+    """Install the workspace services and routes on ``app`` and plug them into ``auth``. The provisioner
+    defaults to the filesystem one when ``LOCALCORE_WORKSPACE_ROOT`` is set (see ``provisioner.py``)."""
+    require(app, "workspaces", CONFIG, BACKEND, CLOCK, MAILER)
     config, backend, clock, mailer = app[CONFIG], app[BACKEND], app[CLOCK], app[MAILER]
     cipher = SettingsCipher(config.workspace_settings_encryption_key, config.workspace_settings_previous_keys)
     feature = WorkspaceFeature(
@@ -42,7 +45,6 @@ def setup_workspaces(app: web.Application, catalog: RouteCatalog, *,
     app[WORKSPACES] = feature
     setup_workspace_routes(app, catalog)
     setup_invite_routes(app, catalog)
-    from localcore.auth import AUTH_SERVICE, set_invite_acceptor
-
-    if AUTH_SERVICE in app:
-        set_invite_acceptor(app, feature.invites)
+    auth.invite_acceptor = feature.invites
+    auth.default_workspace = feature.workspaces
+    return feature

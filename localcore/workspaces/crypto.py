@@ -1,7 +1,7 @@
 """Workspace settings encryption: AES-256-GCM under a key derived from ``WORKSPACE_SETTINGS_ENCRYPTION_KEY``.
 
-Upstream seals values with pgcrypto's ``pgp_sym_encrypt`` (reference/contract.md §3.2), which SQLite lacks,
-so the application encrypts instead (§3.5) with audited primitives from ``cryptography``:
+Upstream seals values with Postgres's pgcrypto (``pgp_sym_encrypt``), which SQLite lacks, so the application
+encrypts instead, with audited primitives from ``cryptography``:
 
 - the 256-bit key is HKDF-SHA256 of the configured secret (any length, any alphabet);
 - each value gets a fresh random 96-bit nonce; the stored blob is ``nonce || ciphertext || tag``, so the

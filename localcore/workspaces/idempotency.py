@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` on ``POST /api/v1/workspaces/:id/invites`` (reference/contract.md §8.5; SPEC §2 fix 9).
+"""``Idempotency-Key`` on ``POST /api/v1/workspaces/:id/invites`` (docs/compatibility.md, fix 9).
 
 Upstream keys the cache by ``invites:<key>`` alone and writes it after the handler, so concurrent
 duplicates both run and one user's key replays for another. Here:

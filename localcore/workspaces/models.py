@@ -1,8 +1,9 @@
 """Request and response models of the workspace routes; they validate bodies and generate the OpenAPI.
 
 Request bodies are strict like upstream's zod schemas (unknown keys → 400 ``validation_failed``) and carry
-its messages ("Name is required", "At least one setting is required", …). Response models are the JSON
-shapes of reference/contract.md §1.6; the views build every response through them.
+its messages ("Name is required", "At least one setting is required", …). Response models are upstream's
+wire shapes (Workspace, WorkspaceMember, MemberWithUser, WorkspaceInvite, WorkspaceRuntime, setting metadata);
+the views build every response through them.
 """
 
 from __future__ import annotations
@@ -208,7 +209,8 @@ class RemovedOut(_Out):
 
 
 class InviteOut(_Out):
-    """An invite as listings show it: never the token hash, the failure counter or the lock (fix 5)."""
+    """An invite as listings show it: never the token hash, the failure counter or the lock
+    (docs/compatibility.md, fix 5)."""
 
     id: str
     workspaceId: str
@@ -225,7 +227,8 @@ class InvitesOut(_Out):
 
 
 class InviteCreatedOut(_Out):
-    """With mail off, ``warning: "mail_disabled"`` and the ``acceptUrl`` the owner can pass on (fix 3)."""
+    """With mail off, ``warning: "mail_disabled"`` and the ``acceptUrl`` the owner can pass on
+    (docs/compatibility.md, fix 3)."""
 
     invite: InviteOut
     warning: Literal["mail_disabled"] | None = None

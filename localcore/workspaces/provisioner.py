@@ -1,4 +1,4 @@
-"""Optional workspace provisioning (reference/contract.md §1.2.3, §10.5).
+"""Optional workspace provisioning: a ``WorkspaceProvisioner`` gives each workspace its resources.
 
 When a provisioner is configured, creating a workspace (and the lazily created default) provisions it,
 deleting it destroys it first, and ``POST …/runtime/retry`` re-runs a failed provision. The reference

@@ -1,4 +1,4 @@
-"""HTTP for workspaces, members, settings and the runtime (reference/contract.md §1.1 rows 7-15, 20-23).
+"""HTTP for workspaces, members, settings and the runtime: ``/api/v1/workspaces`` and below, invites aside.
 
 Each handler: the guard (``require_member`` with the row's minimum role), then the body, then one service
 call, then the response model. Invite routes live in ``routes_invites``.
@@ -31,7 +31,8 @@ GUARD_ERRORS = {400: "validation_failed: Invalid workspace id", 403: "not_member
 
 
 async def access(request: web.Request, min_role: str | None = None) -> Access:
-    """The workspace guard of contract §1.0 for ``{id}`` in the path."""
+    """The workspace guard for ``{id}`` in the path, in upstream's order: a valid id (400), the workspace
+    exists in this app (404), the caller is a member (403 ``not_member``), with ``min_role`` at least (403)."""
     user = (await require_identity(request)).user
     return await request.app[WORKSPACES].workspaces.require_member(request.match_info["id"], user, min_role)
 

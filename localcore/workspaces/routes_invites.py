@@ -1,7 +1,8 @@
-"""HTTP for invites (reference/contract.md §1.1 rows 16-19, 24-25; §5; §8.5).
+"""HTTP for invites: create (with ``Idempotency-Key``), list, revoke, both accept routes, and resolve.
 
 The accept-in-workspace route is exempt from the membership guard (the invitee is not a member yet); the
-token routes are not workspace-scoped at all. Rate limits attach by route template (``ratelimit.py``).
+token routes are not workspace-scoped at all. Rate limits attach by method and route template; invite creation
+is counted only once the caller is known to be an owner, so a refused caller cannot use up a workspace's budget.
 """
 
 from __future__ import annotations

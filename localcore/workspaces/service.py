@@ -125,20 +125,41 @@ class WorkspaceService:
             await self._provision(workspace, owner_id=user.id)
         return workspace
 
+    async def ensure_default(self, user: User) -> None:
+        """``DefaultWorkspace`` for auth's post-sign-up hook: the new user's default workspace,
+        provisioned like any other. A provisioning failure does not undo the sign-up: it is recorded on
+        the workspace's runtime (``state: error``), where the runtime routes show and retry it."""
+        try:
+            await self._default_for(user)
+        except HttpError as exc:
+            if exc.code != "provision_failed":
+                raise
+
+    async def _default_for(self, user: User) -> list[Workspace]:
+        """The user's workspaces, after creating (and provisioning) the default one when there are none:
+        one per user even under races (this process: a per-user lock; other processes: the partial
+        unique index, whose violation means another process won)."""
+        async with self._creating.hold(f"{self.app_id}:{user.id}"):
+            found = await self.store.list_workspaces(user.id, self.app_id)
+            if found:
+                return found
+            try:
+                workspace = await self.store.create_workspace(user_id=user.id, name=DEFAULT_WORKSPACE_NAME,
+                                                              app_id=self.app_id, is_default=True)
+            except ConstraintViolation as exc:  # another process created it first
+                if exc.kind != "unique":
+                    raise
+                return await self.store.list_workspaces(user.id, self.app_id)
+            log.info("workspace.create workspace=%s user=%s default=true", workspace.id, user.id)
+            if self.provisioner is not None:
+                await self._provision(workspace, owner_id=user.id)
+            return await self.store.list_workspaces(user.id, self.app_id)
+
     async def list_for(self, user: User) -> list[Workspace]:
-        """The user's workspaces in this app; creates "Default workspace" when there is none."""
+        """The user's workspaces in this app; creates the default one when there is none."""
         found = await self.store.list_workspaces(user.id, self.app_id)
         if not found:
-            async with self._creating.hold(f"{self.app_id}:{user.id}"):
-                found = await self.store.list_workspaces(user.id, self.app_id)
-                if not found:
-                    try:
-                        await self.store.create_workspace(user_id=user.id, name=DEFAULT_WORKSPACE_NAME,
-                                                          app_id=self.app_id, is_default=True)
-                    except ConstraintViolation as exc:  # another process created it first
-                        if exc.kind != "unique":
-                            raise
-                    found = await self.store.list_workspaces(user.id, self.app_id)
+            found = await self._default_for(user)
         if self.provisioner is not None:
             for workspace in found:
                 if workspace.is_default:

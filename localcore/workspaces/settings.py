@@ -1,4 +1,4 @@
-"""Encrypted workspace settings (SPEC §4; reference/contract.md §1.1 rows 20-21, §8.7).
+"""Encrypted workspace settings: sealed at rest (``crypto.py``), metadata only over HTTP, keys rotatable.
 
 Values are sealed by ``SettingsCipher`` before they reach the store and are never returned over HTTP: the
 routes see only ``{key, configured, updated_at}``, where ``configured`` means "opens with a key we hold".

@@ -1,4 +1,4 @@
-"""Store records → the JSON shapes of reference/contract.md §1.6 (through the response models)."""
+"""Store records → the wire JSON shapes of the workspace routes (through the response models of ``models.py``)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from localcore import load_config
 from localcore.appkeys import CONFIG, MAILER
@@ -51,7 +51,9 @@ class AuthClient:
 
     @property
     def app(self) -> web.Application:
-        return self.http.server.app
+        server = self.http.server
+        assert isinstance(server, TestServer)
+        return server.app
 
     async def drain(self) -> None:
         """Wait for background mail (verification, reset, welcome)."""

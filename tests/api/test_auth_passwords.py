@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -23,9 +24,9 @@ NODE_VECTORS = [
 
 
 @pytest.fixture
-async def hasher() -> PasswordHasher:
+async def hasher() -> AsyncIterator[PasswordHasher]:
     pool = PasswordHasher()
-    yield pool  # type: ignore[misc]
+    yield pool
     pool.close()
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 
 from localcore.config import Config
@@ -15,7 +17,7 @@ def limited() -> Config:
     return make_config(LOCALCORE_RATE_LIMITS="on", TRUST_PROXY="1")
 
 
-async def _post(client: AuthClient, path: str, body: dict[str, object], ip: str = "198.51.100.1") -> int:
+async def _post(client: AuthClient, path: str, body: Mapping[str, object], ip: str = "198.51.100.1") -> int:
     response = await client.http.post(path, json=body, headers={"X-Forwarded-For": ip})
     if response.status == 429:
         payload = await response.json()

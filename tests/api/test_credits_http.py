@@ -1,4 +1,4 @@
-"""The credits routes over HTTP (reference/metering.md §5.2, §5.3, §5.4; scenario K137): auth, balance with the
+"""The credits routes over HTTP (balance, history, checkout; scenario K137): auth, balance with the
 lazy signup grant and packs, history limits, the kill switch, and checkout against fake Lemon Squeezy and
 Stripe API servers on loopback (incl. provider failure → 502 and unknown pack → 400 with no provider call).
 """

@@ -1,4 +1,5 @@
-"""Lemon Squeezy webhook over HTTP (reference/metering.md §5.5, §5.6; scenarios K128, K130 to K135).
+"""Lemon Squeezy webhook over HTTP: the ``X-Signature`` scheme and upstream's decision order (scenarios K128,
+K130 to K135, named as in docs/contract.md, "Ledger scenario names").
 
 Signatures and attribution tokens are computed here with plain ``hmac``. The ledger-changing scenarios
 (out-of-order refunds, duplicate delivery) run on every backend; the pure decision-table rows run on

@@ -1,4 +1,4 @@
-"""Stripe webhook over HTTP (reference/metering.md §5.5, §5.7; scenarios K129, K136).
+"""Stripe webhook over HTTP: the ``Stripe-Signature`` scheme and upstream's decision order (scenarios K129, K136).
 
 Signatures (``t=…,v1=…``) and ``uat`` tokens are computed here with plain ``hmac``; the app's clock is a
 ``ManualClock``, so the 300 s replay window is tested by moving time, not by sleeping.

@@ -126,7 +126,7 @@ def _client_ip_with(hops: int, forwarded: str, peer: str) -> str:
     app = web.Application()
     app[TRUST_PROXY] = hops
     request = make_mocked_request("GET", "/", headers={"X-Forwarded-For": forwarded}, app=app)
-    request._transport_peername = (peer, 5000)  # type: ignore[attr-defined]
+    request._transport_peername = (peer, 5000)
     return client_ip(request)
 
 

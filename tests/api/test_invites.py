@@ -19,6 +19,7 @@ from localcore.config import Config
 from localcore.mail import Mailer
 from localcore.mail.transports import MailDeliveryError, MailMessage
 from localcore.store import Backend
+from localcore.testing.workspace_support import raw_workspaces
 from localcore.workspaces import idempotency
 from localcore.workspaces import models as m
 from tests.api.auth_support import BASE_ENV
@@ -53,7 +54,7 @@ async def test_creating_with_mail_off_returns_the_link_to_pass_on(h: Harness, cl
     assert set(invite) == {"id", "workspaceId", "email", "role", "expiresAt", "acceptedAt", "createdBy", "createdAt"}
     assert body["acceptUrl"].startswith("http://127.0.0.1/invites/")
     token = token_of(body["acceptUrl"])
-    stored = await h.backend.workspaces.get_invite(workspace, invite["id"])
+    stored = await raw_workspaces(h.backend).get_invite(workspace, invite["id"])
     assert stored is not None and stored.token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert stored.expires_at == clock() + timedelta(days=7)
     assert invite["expiresAt"] == (clock() + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
@@ -131,7 +132,7 @@ async def test_with_mail_on_the_invite_links_to_the_shell_page(
     (link,) = [u for u in mail["links"] if "/invites/" in u]
     token = token_of(link)
     assert link == f"http://127.0.0.1/invites/{token}"
-    stored = await h.backend.workspaces.get_invite(workspace, body["invite"]["id"])
+    stored = await raw_workspaces(h.backend).get_invite(workspace, body["invite"]["id"])
     assert stored is not None and stored.token_hash == hashlib.sha256(token.encode()).hexdigest()
     bob = await h.person("bob@example.com")
     assert (await bob.call("POST", "/api/v1/invites/resolve", {"token": token}))[0] == 200
@@ -147,15 +148,20 @@ async def test_the_invite_mail_states_the_configured_ttl(
     workspace = await ada.default_workspace()
     status, body = await ada.call("POST", invites_path(workspace), {"email": "bob@example.com", "role": "viewer"})
     assert status == 201
-    stored = await h.backend.workspaces.get_invite(workspace, body["invite"]["id"])
+    stored = await raw_workspaces(h.backend).get_invite(workspace, body["invite"]["id"])
     assert stored is not None and stored.expires_at == clock() + timedelta(days=1)
     (mail,) = await ada.client.mails("bob@example.com", "invited you")
     assert "1 day" in mail["text"] and "1 days" not in mail["text"]
 
 
 class _BrokenTransport:
+    scheme = "broken"
+
     async def send(self, message: MailMessage, *, sender: str) -> str:
         raise MailDeliveryError("SMTP send failed: connection refused")
+
+    async def close(self) -> None:
+        pass
 
 
 async def test_a_failed_invite_mail_still_answers_201_without_a_warning(

@@ -12,6 +12,7 @@ import pytest
 
 from localcore.clock import ManualClock
 from localcore.store import Backend
+from localcore.testing.workspace_support import raw_workspaces
 from localcore.workspaces import models as m
 from tests.api.workspace_fixtures import STRONG_PASSWORD, AiohttpClient, Harness, gather_calls, open_harness
 
@@ -27,7 +28,7 @@ def accept_path(workspace: str, invite: str, token: str | None) -> str:
 
 
 async def _failed_attempts(h: Harness, workspace: str, invite_id: str) -> int:
-    stored = await h.backend.workspaces.get_invite(workspace, invite_id)
+    stored = await raw_workspaces(h.backend).get_invite(workspace, invite_id)
     assert stored is not None
     return stored.failed_attempts
 
@@ -96,7 +97,7 @@ async def test_concurrent_accepts_have_one_winner(h: Harness, round_: int) -> No
                                  bob.call("POST", accept_path(workspace, invite["id"], token)))
     assert sorted(s for s, _ in answers) == [200, 410]
     assert [b["code"] for s, b in answers if s == 410] == ["invite_already_accepted"]
-    members = await h.backend.workspaces.list_members(workspace)
+    members = await raw_workspaces(h.backend).list_members(workspace)
     assert sorted(mem.user_id for mem in members) == sorted([ada.id, bob.id])
 
 
@@ -207,7 +208,7 @@ async def test_the_fiftieth_counted_failure_locks_for_an_hour(h: Harness, clock:
     for _ in range(49):
         await h.backend.workspaces.increment_invite_failed_attempts(invite["id"])
     assert (await cy.call("POST", "/api/v1/invites/accept", {"token": token}))[0] == 403  # the 50th
-    stored = await h.backend.workspaces.get_invite(workspace, invite["id"])
+    stored = await raw_workspaces(h.backend).get_invite(workspace, invite["id"])
     assert stored is not None and stored.locked_until == clock() + timedelta(hours=1)
     for path, body in (("/api/v1/invites/accept", {"token": token}), ("/api/v1/invites/resolve", {"token": token}),
                        (accept_path(workspace, invite["id"], token), None)):
@@ -241,7 +242,7 @@ async def test_signing_up_with_a_valid_invite_joins_instead_of_a_default_workspa
     assert [(w["id"], w["isDefault"]) for w in listed["workspaces"]] == [(workspace, True)]
     assert (await bob.call("GET", f"/api/v1/workspaces/{workspace}"))[1]["role"] == "editor"
     assert await bob.client.mails("bob@example.com", "Welcome") == []
-    stored = await h.backend.workspaces.get_invite(workspace, body["invite"]["id"])
+    stored = await raw_workspaces(h.backend).get_invite(workspace, body["invite"]["id"])
     assert stored is not None and stored.accepted_at is not None
 
 

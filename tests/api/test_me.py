@@ -6,11 +6,13 @@ from typing import Any
 
 from localcore.auth.tokens import hash_token
 from localcore.store import Backend
+from localcore.testing.workspace_support import raw_workspaces
 from tests.api.auth_support import AuthClient, ClientFactory
 
 
 async def _user(client: AuthClient, email: str) -> dict[str, Any]:
-    return (await client.sign_up(email, name=email.split("@")[0].title()))["user"]
+    user: dict[str, Any] = (await client.sign_up(email, name=email.split("@")[0].title()))["user"]
+    return user
 
 
 async def test_me_needs_a_session(app_client: AuthClient) -> None:
@@ -46,6 +48,7 @@ async def test_put_settings_updates_the_display_name_and_replaces_the_map(app_cl
 
 async def test_put_settings_is_strict(app_client: AuthClient) -> None:
     await _user(app_client, "ada@example.com")
+    body: object
     for body in ({"email": "x@example.com"}, {"role": "admin"}, {"displayName": None}, {"settings": []},
                  {"settings": None}, {"displayName": 5}, [1, 2]):
         response = await app_client.http.put("/api/v1/me/settings", json=body)
@@ -110,7 +113,7 @@ async def test_deleting_a_sole_owner_removes_their_unshared_workspace(app_client
     [workspace] = await app_client.backend.workspaces.list_workspaces(user["id"], "boring-app")
     await _delete(app_client, "ada@example.com")
     assert await app_client.backend.workspaces.get_workspace(workspace.id) is None
-    assert await app_client.backend.workspaces.list_members(workspace.id) == []
+    assert await raw_workspaces(app_client.backend).list_members(workspace.id) == []
 
 
 async def test_deleting_a_co_owner_hands_the_workspace_to_the_other_owner(make_client: ClientFactory,
@@ -120,11 +123,11 @@ async def test_deleting_a_co_owner_hands_the_workspace_to_the_other_owner(make_c
     ada_user = await _user(ada, "ada@example.com")
     bob_user = await _user(bob, "bob@example.com")
     shared = await backend.workspaces.create_workspace(user_id=ada_user["id"], name="Shared", app_id="boring-app")
-    await backend.workspaces.upsert_member(shared.id, bob_user["id"], "owner")
+    await backend.workspaces.add_member(shared.id, bob_user["id"], "owner")
     await _delete(ada, "ada@example.com")
     survivor = await backend.workspaces.get_workspace(shared.id)
     assert survivor is not None and survivor.created_by == bob_user["id"]
-    assert [(m.user_id, m.role) for m in await backend.workspaces.list_members(shared.id)] == [
+    assert [(m.user_id, m.role) for m in await raw_workspaces(backend).list_members(shared.id)] == [
         (bob_user["id"], "owner")]
 
 
@@ -132,16 +135,16 @@ async def test_deleting_a_sole_owner_promotes_the_oldest_editor_and_drops_viewer
         make_client: ClientFactory, backend: Backend) -> None:
     clients = {name: await make_client() for name in ("ada", "old", "new", "viewer")}
     users = {name: await _user(c, f"{name}@example.com") for name, c in clients.items()}
-    ws = backend.workspaces
+    ws = raw_workspaces(backend)
     team = await ws.create_workspace(user_id=users["ada"]["id"], name="Team", app_id="boring-app")
     clock = clients["ada"].clock
     clock.advance(seconds=1)
-    await ws.upsert_member(team.id, users["old"]["id"], "editor")
+    await ws.add_member(team.id, users["old"]["id"], "editor")
     clock.advance(seconds=1)
-    await ws.upsert_member(team.id, users["new"]["id"], "editor")
-    await ws.upsert_member(team.id, users["viewer"]["id"], "viewer")
+    await ws.add_member(team.id, users["new"]["id"], "editor")
+    await ws.add_member(team.id, users["viewer"]["id"], "viewer")
     watched = await ws.create_workspace(user_id=users["ada"]["id"], name="Watched", app_id="boring-app")
-    await ws.upsert_member(watched.id, users["viewer"]["id"], "viewer")
+    await ws.add_member(watched.id, users["viewer"]["id"], "viewer")
 
     await _delete(clients["ada"], "ada@example.com")
 

@@ -8,6 +8,7 @@ import pytest
 
 from localcore.clock import ManualClock
 from localcore.store import Backend
+from localcore.testing.workspace_support import raw_workspaces
 from localcore.workspaces import models as m
 from tests.api.workspace_fixtures import AiohttpClient, Harness, Person, gather_calls, open_harness
 
@@ -22,7 +23,7 @@ def members_path(workspace: str, user: str = "") -> str:
 
 
 async def _roles(h: Harness, workspace: str) -> dict[str, str]:
-    return {mem.user_id: mem.role for mem in await h.backend.workspaces.list_members(workspace)}
+    return {mem.user_id: mem.role for mem in await raw_workspaces(h.backend).list_members(workspace)}
 
 
 async def test_listing_members_shows_their_users(h: Harness) -> None:

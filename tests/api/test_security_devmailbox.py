@@ -1,4 +1,4 @@
-"""Attack: read the dev mailbox without being the person at the terminal (issue 7 item 1).
+"""Attack: read the dev mailbox without being the person at the terminal (docs/compatibility.md, "Security hardening").
 
 ``GET /api/dev/mail`` holds every magic-link, reset and invite token the server mailed. Today anyone who
 can reach the port reads it, so any local process, OS user or (bound to ``0.0.0.0``) the LAN requests a

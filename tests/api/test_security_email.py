@@ -1,4 +1,5 @@
-"""Attack: a look-alike second account through non-ASCII letters in the address (issue 7 item 10).
+"""Attack: a look-alike second account through non-ASCII letters in the address (docs/compatibility.md,
+"Security hardening").
 
 The email pattern is case-insensitive ``[A-Z]``, which in Python's Unicode matching also admits the dotless
 i (U+0131), the long s (U+017F) and the Kelvin sign (U+212A): ``al\u0131ce@example.com`` becomes a second

@@ -1,4 +1,4 @@
-"""Attack: another local user reads the database (issue 7 item 8).
+"""Attack: another local user reads the database (docs/compatibility.md, "Security hardening").
 
 Today the data directory is created 0755 and ``localcore.db`` (with its ``-wal``/``-shm``) 0644 under the
 usual umask, so any other account on the machine reads every email, password hash, session IP and

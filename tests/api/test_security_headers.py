@@ -1,4 +1,5 @@
-"""Attack: read someone's private answers from a cache, and fingerprint the server (issue 7 item 11).
+"""Attack: read someone's private answers from a cache, and fingerprint the server (docs/compatibility.md,
+"Security hardening").
 
 Without ``Cache-Control: no-store`` a shared or browser cache may keep a per-user answer (``/api/v1/me``, a
 balance, an error that names an account) and hand it to the next person on the machine or behind the same

@@ -1,4 +1,4 @@
-"""Attack: DNS rebinding against a server bound to every interface (issue 7 item 2).
+"""Attack: DNS rebinding against a server bound to every interface (docs/compatibility.md, "Security hardening").
 
 With ``--host 0.0.0.0`` (or ``::``) the default ``TRUSTED_HOSTS`` is today ``*``: a web page on
 ``evil.example`` that rebinds its name to the machine drives the API with the browser's same-origin

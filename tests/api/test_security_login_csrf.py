@@ -1,4 +1,4 @@
-"""Attack: login CSRF from a page on another local origin (issue 7 item 6).
+"""Attack: login CSRF from a page on another local origin (docs/compatibility.md, "Security hardening").
 
 A page on ``http://127.0.0.1:9999`` (another port: the same *site*, another *origin*) posts a
 ``text/plain`` body of JSON (or an HTML form) to ``/auth/sign-in/email`` of the local server; the browser

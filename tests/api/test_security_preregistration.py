@@ -1,4 +1,5 @@
-"""Attack: pre-register the victim's address and keep the account after they prove it (issue 7 item 5).
+"""Attack: pre-register the victim's address and keep the account after they prove it (docs/compatibility.md,
+"Security hardening").
 
 The attacker signs up with ``victim@example.com`` and a password of their own (unverified) and keeps that
 browser's session. Later the victim signs in with a magic link, which proves the address, and today the

@@ -1,4 +1,5 @@
-"""Attack: a production server started with weak secrets or an unsafe setting (issue 7 item 9).
+"""Attack: a production server started with weak secrets or an unsafe setting (docs/compatibility.md,
+"Security hardening").
 
 Today ``LOCALCORE_ENV=production`` accepts a 5-character ``BETTER_AUTH_SECRET`` (session cookies are
 HMACs of it: brute-forced offline, forged at will), a settings key of any shape, a plain-http public URL

@@ -1,4 +1,4 @@
-"""Attack: reset the rate limits with a forged ``X-Forwarded-For`` (issue 7 item 3).
+"""Attack: reset the rate limits with a forged ``X-Forwarded-For`` (docs/compatibility.md, "Security hardening").
 
 Today the first XFF entry from any loopback peer is the client IP, so a local process (or anyone behind a
 local reverse proxy, which appends rather than replaces the header) picks a fresh rate-limit key for every

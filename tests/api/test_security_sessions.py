@@ -1,4 +1,5 @@
-"""Attack: turn a one-day session into a sliding 30-day one by dropping a cookie (issue 7 item 7).
+"""Attack: turn a one-day session into a sliding 30-day one by dropping a cookie (docs/compatibility.md,
+"Security hardening").
 
 ``rememberMe: false`` ("this is a shared computer") gives a one-day session that never slides, but today
 the choice lives only in the ``<app>.dont_remember`` cookie: whoever holds the session cookie without that

@@ -1,4 +1,4 @@
-"""Attack: guess one account's password without limit from many addresses (issue 7 item 4).
+"""Attack: guess one account's password without limit from many addresses (docs/compatibility.md, "Security hardening").
 
 The only sign-in limit today is 5 per minute per IP, so an attacker with many addresses (or one who waits
 a minute between bursts) guesses one account's password for ever. Fixed: independent of IP, after 10

@@ -1,4 +1,5 @@
-"""The credits policy layer (reference/metering.md §3.15; scenarios I105 to I116).
+"""The credits policy layer, ``CreditsService`` over the ledger (scenarios I105 to I116, named as in
+docs/contract.md, "Ledger scenario names").
 
 A recording store checks exactly which ledger calls the service makes; the end-to-end scenario (I116) and
 the debt shaping run over the real in-memory ledger.

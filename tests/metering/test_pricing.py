@@ -1,4 +1,5 @@
-"""Pricing (reference/metering.md §6; scenarios J117 to J127 and the §9 vectors)."""
+"""Pricing: token usage to credit micros at the configured margin, rounded up, unknown models at the highest
+rate (scenarios J117 to J127, named as in docs/contract.md, "Ledger scenario names"; and fixed vectors)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def test_j118_margin_is_applied_and_rounded_up() -> None:
     priced = usage_to_credits(TokenUsage(1_000_000), PricingConfig(margin=1.3, rates=(INFOMANIAK,)),
                               provider="infomaniak")
     assert (priced.provider_cost_micros, priced.billed_micros) == (500_000, 650_000)
-    assert math.ceil(0.5 * 1.3 * 1e6) == 650_000  # the §9 vector: float order matters
+    assert math.ceil(0.5 * 1.3 * 1e6) == 650_000  # a fixed vector: the float order matters
 
 
 def test_j119_unknown_model_bills_at_the_highest_rate() -> None:

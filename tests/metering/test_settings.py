@@ -1,4 +1,5 @@
-"""Credits settings: TOML + ``BORING_CREDITS_*`` parsing and the start-up rules (metering.md §5.1)."""
+"""Credits settings: TOML + ``BORING_CREDITS_*`` parsing and the start-up rules (provider combinations, missing
+secrets, packs, production refusals), every problem reported at once."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Signature and attribution schemes against the reference/metering.md §9 vectors (literal values, and the
-same values recomputed with plain ``hmac`` here), plus the Stripe header parser."""
+"""Signature and attribution schemes against fixed test vectors of boring-core's schemes (literal
+values, and the same values recomputed with plain ``hmac`` here), plus the Stripe header parser."""
 
 from __future__ import annotations
 

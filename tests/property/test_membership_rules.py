@@ -25,6 +25,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from localcore.clock import ManualClock
 from localcore.store import ROLE_LEVEL, Backend, ConstraintViolation, InviteError, MembershipError
+from localcore.testing.workspace_support import raw_workspaces
 from tests.property.lockstep import run_in_lockstep
 
 PEOPLE = 4
@@ -154,7 +155,7 @@ class MembershipMachine(RuleBasedStateMachine):
             return
 
         async def roles_of(name: str, backend: Backend) -> dict[str, str]:
-            return {m.user_id: m.role for m in await backend.workspaces.list_members(self.workspace[name])}
+            return {m.user_id: m.role for m in await raw_workspaces(backend).list_members(self.workspace[name])}
 
         for name, backend in self.backends.items():
             found = self.loop.run_until_complete(roles_of(name, backend))
