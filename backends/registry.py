@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from localcore.clock import Clock
-from localcore.store import Backend
+from localcore.contract.backend import Backend
+from localcore.contract.clock import Clock
 
 
 class UnsupportedBackendURL(ValueError):

@@ -1,4 +1,4 @@
-"""Sign-in throughput and event-loop health during a sign-in burst (issue 3, "Done when").
+"""Sign-in throughput and event-loop health during a sign-in burst (hashing must never stall the event loop).
 
     python bench/bench_auth.py [--seconds 10] [--clients 16] [--users 4]
 

@@ -90,7 +90,7 @@ async def _bulk_load(backend: Backend, rows: int, clock: ManualClock) -> None:
     base = clock() - timedelta(days=1)
     if backend.kind == "memory":
         from backends.memory.metering import _Tx
-        from localcore.metering.types import UsageLedgerRecord
+        from localcore.contract.ledger import UsageLedgerRecord
 
         store = backend.metering
         tx = _Tx(store._state)  # type: ignore[attr-defined]

@@ -7,13 +7,19 @@ Middleware order (outermost first) — each is one module under ``localcore/http
 3. guards, in order (one middleware layer; each guard refuses by raising):
    trusted hosts    refuse foreign ``Host`` headers (DNS rebinding); absent when ``TRUSTED_HOSTS=*``
    body limit       413 before reading an oversized body
-   origin check     cookie-carrying writes must come from an allowed origin (CSRF)
-   auth gate        ``/api/v1/*`` needs a session (except the public config)
+   origin check     browser writes must come from an allowed origin (CSRF, login CSRF)
+   auth gate        route families that need a session answer 401 without one
    rate limits      counters in the backend, shared by every process
 The request id and the CSP nonce are created lazily on first use (``request_context.request_id``,
 ``security_headers.csp_nonce``); security headers and ``x-request-id`` are added in
 ``on_response_prepare`` so static files and errors get them too. Every layer costs on every request, so
 the list stays this short.
+
+Features are set up in dependency order, each given what it needs (or refusing with ``WiringError``):
+system routes, auth (returns the service new-user hooks plug into), workspaces (given auth), the dev
+mailbox, credits, then the capabilities document from what the features contribute, and the shell last
+so that API routes always win. Each feature declares its route family (``http/families.py``) and its
+rate-limit rules where it registers its routes.
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ from localcore.config import Config
 from localcore.http.body_limit import body_limit_guard
 from localcore.http.cors import cors_middleware
 from localcore.http.errors import error_middleware
+from localcore.http.families import ROUTE_FAMILIES, RouteFamilies
 from localcore.http.handler import guards_middleware
 from localcore.http.identity import auth_gate
+from localcore.http.metrics import METRICS, Metrics, StorageProbe, metrics_middleware, setup_metrics_route
 from localcore.http.openapi import RouteCatalog
 from localcore.http.origin_check import origin_check_guard
 from localcore.http.ratelimit import RateLimiter, add_rate_limit_headers
@@ -41,7 +49,7 @@ from localcore.http.trusted_hosts import trusted_hosts_guard
 from localcore.mail import Mailer, create_transport
 from localcore.mail.devmailbox import DevMailbox
 from localcore.mail.routes import MailboxKey, setup_dev_mail_routes
-from localcore.metering.routes import setup_credits
+from localcore.metering import setup_credits
 from localcore.store import Backend
 from localcore.system import core_capabilities, setup_system_routes
 from localcore.workspaces import setup_workspaces
@@ -76,9 +84,11 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
         auth_gate,
         rate_limiter.guard,
     ]
+    metrics = Metrics(storage=_storage_probe(backend)) if config.metrics_enabled else None
     app = web.Application(
         client_max_size=config.body_limit_bytes,
         middlewares=[
+            *([metrics_middleware(metrics)] if metrics is not None else []),
             cors_middleware(tuple(config.cors_origins)),
             error_middleware,
             guards_middleware([g for g in guards if g is not None]),
@@ -91,8 +101,13 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
     app[CLOCK] = clock
     app[MAILER] = mailer if mailer is not None else build_mailer(config, clock)
     app[CATALOG] = catalog
+    app[ROUTE_FAMILIES] = RouteFamilies()
     app[RATE_LIMITER] = rate_limiter
     app[TRUST_PROXY] = config.trust_proxy
+    if metrics is not None:
+        app[METRICS] = metrics
+        app[MAILER].on_delivery = metrics.mail_sent
+        setup_metrics_route(app, metrics, config.metrics_token)
     app.on_response_prepare.append(add_request_id_header)
     app.on_response_prepare.append(add_rate_limit_headers)
     setup_security_headers(app, config)
@@ -115,6 +130,12 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
 
     app.cleanup_ctx.append(mailer_lifecycle)
     return app
+
+
+def _storage_probe(backend: Backend) -> StorageProbe | None:
+    """The backend's connection state for ``/metrics``, when it reports one (pooled SQL backends do)."""
+    stats = getattr(backend, "connection_stats", None)
+    return stats if callable(stats) else None
 
 
 def _setup_shell(app: web.Application, config: Config) -> None:

@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from localcore.logs import configure_logging
 
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, log_format=config.log_format)
     try:
         if command == "serve":
             return asyncio.run(serve(config, secrets_where, bootstrap=config.bootstrap,

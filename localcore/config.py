@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from localcore.errors import ConfigError
+from localcore.metering import CreditsSettings, load_credits_settings
 
 DEFAULT_PORT = 8787
 DEFAULT_HOST = "127.0.0.1"
@@ -66,6 +67,8 @@ class RateLimitRule(_Model):
 
 
 class Features(_Model):
+    #: Accepted for upstream's configuration files; GitHub sign-in is not implemented, so it is never
+    #: advertised (``githubOauth`` is always false in the config and capabilities).
     github_oauth: bool = False
     google_oauth: bool = False
     invites_enabled: bool = True
@@ -90,7 +93,6 @@ class AuthSettings(_Model):
     reset_ttl_seconds: int = Field(default=3_600, gt=0)
     magic_link_ttl_seconds: int = Field(default=600, gt=0)
     google: OAuthProvider | None = None
-    github: OAuthProvider | None = None
 
     @field_validator("url")
     @classmethod
@@ -127,6 +129,11 @@ class Config(_Model):
     trusted_hosts: tuple[str, ...] = ()
     body_limit_bytes: int = Field(default=16_777_216, gt=0)
     log_level: Literal["fatal", "error", "warn", "info", "debug", "trace"] = "info"
+    #: ``json``: one JSON object per log line (request id, route, status, duration, user id).
+    log_format: Literal["text", "json"] = "text"
+    #: ``GET /metrics`` (Prometheus): off by default; readable from loopback or with ``metrics_token``.
+    metrics_enabled: bool = False
+    metrics_token: str | None = None
     rate_limit_overrides: dict[str, RateLimitRule] = {}
     rate_limits_enabled: bool = True
     #: Reverse-proxy hops whose ``X-Forwarded-For`` entries are trusted; 0 = the header is ignored.
@@ -139,7 +146,8 @@ class Config(_Model):
     workspace_settings_previous_keys: tuple[str, ...] = ()
     #: Opens the dev mailbox (``/api/dev/mail``): only the person who started the server holds it.
     dev_mailbox_token: str = Field(min_length=16)
-    credits: dict[str, Any] = {}
+    #: ``[credits]`` and ``BORING_CREDITS_*``, read and checked by the credits settings' rules.
+    credits: CreditsSettings = CreditsSettings()
     web_root: Path | None = None
     bootstrap: bool = True
     #: ``auth.url`` was derived from host and port (no ``BETTER_AUTH_URL``): ``serve`` rewrites it with
@@ -150,10 +158,6 @@ class Config(_Model):
     def google_enabled(self) -> bool:
         """Google sign-in is usable: the flag AND both credentials (docs/compatibility.md, fix 13)."""
         return self.features.google_oauth and self.auth.google is not None
-
-    @property
-    def github_enabled(self) -> bool:
-        return self.features.github_oauth and self.auth.github is not None
 
     @property
     def mail_enabled(self) -> bool:
@@ -178,7 +182,7 @@ class Config(_Model):
             "appLogo": self.app_logo,
             "apiBase": self.auth.url,
             "features": {
-                "githubOauth": self.github_enabled,
+                "githubOauth": False,  # GitHub sign-in is not implemented: never advertised
                 "googleOauth": self.google_enabled,
                 "invitesEnabled": self.features.invites_enabled,
                 "sendWelcomeEmail": self.features.send_welcome_email,
@@ -318,7 +322,7 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
         value = get(env_name) or auth_section.get(key)
         if value is not None:
             auth[key] = _int(value, key, problems)
-    for provider, defaults in (("google", _GOOGLE_ENDPOINTS), ("github", _GITHUB_ENDPOINTS)):
+    for provider, defaults in (("google", _GOOGLE_ENDPOINTS),):
         upper = provider.upper()
         client_id, client_secret = get(f"{upper}_CLIENT_ID"), get(f"{upper}_CLIENT_SECRET")
         if client_id and client_secret:
@@ -360,6 +364,11 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
         raw["body_limit_bytes"] = _int(get("BODY_LIMIT_BYTES"), "body_limit_bytes", problems)
     if get("LOG_LEVEL"):
         raw["log_level"] = get("LOG_LEVEL")
+    if get("LOG_FORMAT"):
+        raw["log_format"] = get("LOG_FORMAT", "").strip().lower()
+    if "METRICS_ENABLED" in env:
+        raw["metrics_enabled"] = _bool(env["METRICS_ENABLED"])
+    raw["metrics_token"] = get("METRICS_TOKEN") or None
     if get("RATE_LIMIT_OVERRIDES_JSON"):
         try:
             raw["rate_limit_overrides"] = json.loads(env["RATE_LIMIT_OVERRIDES_JSON"])
@@ -382,7 +391,9 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
     raw["workspace_settings_previous_keys"] = _csv(get("WORKSPACE_SETTINGS_PREVIOUS_KEYS", ""))
     # Not a production secret (console mail, the only transport with a mailbox, is refused there).
     raw["dev_mailbox_token"] = get("DEV_MAILBOX_TOKEN") or secrets.token_urlsafe(32)
-    raw["credits"] = _credits_raw(section("credits"), env)
+    credits_problems: list[str] = []
+    raw["credits"] = load_credits_settings(section("credits"), env, production=production,
+                                           problems=credits_problems)
     if get("LOCALCORE_WEB_ROOT"):
         raw["web_root"] = Path(env["LOCALCORE_WEB_ROOT"])
     raw["bootstrap"] = _bootstrap(overrides, env, server, production, problems)
@@ -395,23 +406,11 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
         for issue in exc.errors():
             path = ".".join(str(p) for p in issue["loc"]) or "config"
             problems.append(f"{path}: {issue['msg']}")
-        raise ConfigError(problems) from None
-    problems += _credits_problems(config)
+        raise ConfigError(problems + credits_problems) from None
+    problems += credits_problems
     if problems:
         raise ConfigError(problems)
     return config
-
-
-def _credits_problems(config: Config) -> list[str]:
-    """The credits settings' own rules, so that they are reported with everything else (``doctor``, and
-    a refused start) rather than when the app is built."""
-    from localcore.metering.settings import read_settings, settings_problems
-
-    try:
-        settings = read_settings(config.credits)
-    except ConfigError as exc:
-        return list(exc.problems)
-    return settings_problems(settings, production=config.env == "production")
 
 
 _GOOGLE_ENDPOINTS = {
@@ -419,20 +418,6 @@ _GOOGLE_ENDPOINTS = {
     "token_url": "https://oauth2.googleapis.com/token",
     "userinfo_url": "https://openidconnect.googleapis.com/v1/userinfo",
 }
-_GITHUB_ENDPOINTS = {
-    "authorize_url": "https://github.com/login/oauth/authorize",
-    "token_url": "https://github.com/login/oauth/access_token",
-    "userinfo_url": "https://api.github.com/user",
-}
-
-
-def _credits_raw(section: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """``[credits]`` TOML plus every ``BORING_CREDITS_*`` variable (validated by the metering module)."""
-    out = dict(section)
-    for name, value in env.items():
-        if name.startswith("BORING_CREDITS_"):
-            out.setdefault("env", {})[name] = value
-    return out
 
 
 def _missing_secret(name: str, production: bool, problems: list[str]) -> str:

@@ -4,17 +4,25 @@
   link routes), status, duration and request id.
 - ``RedactingFilter`` masks anything that looks like a credential in every log record: values of
   ``token=``/``password=``/``secret=`` pairs, bearer tokens and URL passwords.
+- ``LOG_FORMAT=json`` writes one JSON object per line: ``time``, ``level``, ``logger``, ``message`` and,
+  on access lines, ``requestId``, ``method``, ``route`` (the template, never the raw path), ``path``,
+  ``status``, ``durationMs`` and ``userId`` when the caller was identified. Never a token or secret: the
+  message is redacted first and no header, query or body is ever a field.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+
+from localcore.http.identity import resolved_user_id
 
 _PATTERNS = (
     (re.compile(r"(?i)((?:invite_)?token|password|secret|code|key)=([^&\s\"']+)"), r"\1=[REDACTED]"),
@@ -39,11 +47,21 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+#: The structured fields an access line carries (the JSON formatter emits them when present).
+ACCESS_FIELDS = ("requestId", "method", "route", "path", "status", "durationMs", "userId")
+
+
 class AccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        request_id = response.headers.get("x-request-id", "-")
+        match_info = getattr(request, "match_info", None)
+        resource = match_info.route.resource if match_info is not None else None
+        user = resolved_user_id(request)
         self.logger.info(
-            "%s %s %s %.1fms rid=%s", request.method, request.path, response.status, time * 1000,
-            response.headers.get("x-request-id", "-"),
+            "%s %s %s %.1fms rid=%s", request.method, request.path, response.status, time * 1000, request_id,
+            extra={"requestId": request_id, "method": request.method, "path": redact_text(request.path),
+                   "route": resource.canonical if resource is not None else None, "status": response.status,
+                   "durationMs": round(time * 1000, 1), **({"userId": user} if user else {})},
         )
 
     @property
@@ -55,9 +73,27 @@ _LEVELS = {"fatal": logging.CRITICAL, "error": logging.ERROR, "warn": logging.WA
            "debug": logging.DEBUG, "trace": logging.DEBUG}
 
 
-def configure_logging(level: str = "info", stream: Any = None) -> None:
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record (``LOG_FORMAT=json``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage(),
+        }
+        for name in ACCESS_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = value
+        if record.exc_info:
+            entry["exception"] = redact_text(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str = "info", stream: Any = None, *, log_format: str = "text") -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if log_format == "json"
+                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):

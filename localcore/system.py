@@ -13,6 +13,7 @@ from localcore import CORE_CONTRACT_VERSION, __version__
 from localcore.appkeys import BACKEND, CAPABILITIES, CATALOG, CONFIG
 from localcore.config import Config
 from localcore.http.errors import envelope
+from localcore.http.families import ROUTE_FAMILIES, RouteFamily
 from localcore.http.openapi import RouteCatalog
 
 log = logging.getLogger("localcore.health")
@@ -47,9 +48,8 @@ async def health(request: web.Request) -> web.Response:
         return envelope(request, 503, "db_unavailable",
                         f"Database ping timed out after {int(PING_TIMEOUT_SECONDS * 1000)}ms", builtin=True)
     except Exception as exc:  # noqa: BLE001 - any driver failure means "unavailable"
-        log.warning("health: database ping failed: %s", type(exc).__name__)
-        return envelope(request, 503, "db_unavailable", f"Database unavailable ({type(exc).__name__})",
-                        builtin=True)
+        log.debug("health: database ping failed: %s", type(exc).__name__)  # the backend logs the outage
+        return envelope(request, 503, "db_unavailable", "Database unavailable", builtin=True)
     return web.json_response({"ok": True})
 
 
@@ -74,13 +74,13 @@ def core_capabilities(config: Config, contributors: dict[str, dict[str, Any]] | 
             "version": CORE_CONTRACT_VERSION,
             "features": {
                 "invitesEnabled": config.features.invites_enabled,
-                "githubOauth": config.github_enabled,
+                "githubOauth": False,  # not implemented: never advertised
                 "googleOauth": config.google_enabled,
                 "emailFlows": mail,
             },
             "auth": {
                 "emailPassword": True,
-                "github": config.github_enabled,
+                "github": False,
                 "google": config.google_enabled,
                 "emailVerification": mail,
                 "passwordReset": mail,
@@ -94,7 +94,15 @@ def core_capabilities(config: Config, contributors: dict[str, dict[str, Any]] | 
     return result
 
 
+#: Everything under ``/api/``: the core envelope, never cached.
+API_FAMILY = RouteFamily("api", "/api/")
+#: The versioned API: a session is needed except for the public runtime configuration.
+API_V1_FAMILY = RouteFamily("api-v1", "/api/v1/", needs_session=True, public=frozenset({"/api/v1/config"}))
+
+
 def setup_system_routes(app: web.Application, catalog: RouteCatalog) -> None:
+    app[ROUTE_FAMILIES].add(API_FAMILY)
+    app[ROUTE_FAMILIES].add(API_V1_FAMILY)
     router = app.router
     catalog.add(router, "GET", "/health", health, summary="Liveness and database readiness", tag="system",
                 response=HealthResponse, responses={503: "db_unavailable"})

@@ -1,11 +1,13 @@
-"""The credits ledger in process memory (reference/metering.md §4.4).
+"""The credits ledger in process memory.
 
-Serialisation: one ``asyncio.Lock`` per user and per order key, always taken order-first (as the advisory
-locks on Postgres). Unique keys (a ledger id, a grant's (user, reason), the one active hold per run) get a
-lock too, taken last and held to the end of the transaction: the in-memory twin of a unique index, which
-makes a second writer of the same key wait for the first and then see its row. Atomicity: every
-operation stages its writes in a ``_Tx`` overlay (reads see the overlay on top of the committed state) and
-commits them at the end in one synchronous step, so an exception anywhere leaves no partial state.
+Serialisation: one ``asyncio.Lock`` per user and per order key (``rules_ledger.user_lock``/``order_lock``),
+always taken order-first, as the advisory locks on Postgres. Unique keys (a ledger id, a grant's (user,
+reason), the one active hold per run) get a lock too, taken last and held to the end of the transaction:
+the in-memory twin of a unique index, which makes a second writer of the same key wait for the first and
+then see its row. The locks live in a ``KeyedLocks`` registry that drops each lock as soon as nobody holds
+or waits for it. Atomicity: every operation stages its writes in a ``_Tx`` overlay (reads see the overlay
+on top of the committed state) and commits them at the end in one synchronous step, so an exception
+anywhere leaves no partial state.
 
 The per-user maintained totals (perpetual grants, used) mirror the SQL backends' balance table; expiring
 grants sit in a per-user list sorted by expiry and active holds in a per-user set, so ``get_balance`` never
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import copy
 import heapq
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
@@ -28,20 +31,24 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from localcore.clock import Clock
-from localcore.metering import ledger_rules as rules
-from localcore.metering.types import (
+from localcore.contract import rules_ledger as rules
+from localcore.contract import rules_ledger_writes as writes
+from localcore.contract.clock import Clock
+from localcore.contract.ids import new_id
+from localcore.contract.ledger import (
     CreditGrantRecord,
     CreditLedgerEntry,
     CreditPurchaseRecord,
     FinishStatus,
     InsufficientCreditError,
+    LedgerVocabulary,
     MeteringBalance,
     UsageLedgerRecord,
     UsageReservationRecord,
 )
 
 _Row = TypeVar("_Row", CreditGrantRecord, UsageLedgerRecord)
+_Listed = TypeVar("_Listed", CreditGrantRecord, UsageLedgerRecord, UsageReservationRecord)
 
 
 def _grant_key(user_id: str, reason: str) -> str:
@@ -153,7 +160,7 @@ class _Tx:
         if row.status == "active":
             owner = self.active_run_owner(row.run_id)
             if owner is not None and owner.id != row.id:
-                raise rules.run_conflict(row.run_id)
+                raise writes.run_conflict(row.run_id)
         self.reservations[row.id] = row
 
     def add_usage(self, row: UsageLedgerRecord) -> None:
@@ -194,15 +201,54 @@ class _Tx:
                 s.billed_by_run[(usage.user_id, usage.run_id)] += usage.billed_cost_micros
 
 
+@dataclass(slots=True)
+class _KeyedLock:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0  # holders and waiters
+
+
+class KeyedLocks:
+    """``asyncio`` locks by key, each created on first use and dropped as soon as nobody holds or waits
+    for it: the registry is as large as the set of keys in use, not the set of users and orders ever
+    seen."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, _KeyedLock] = {}
+
+    def __len__(self) -> int:
+        """How many keys are held or waited for right now."""
+        return len(self._locks)
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        """Hold ``key`` for the ``async with`` block (waiting for the current holder, if any)."""
+        entry = self._locks.setdefault(key, _KeyedLock())
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:  # also when the wait was cancelled
+            entry.users -= 1
+            if entry.users == 0:
+                del self._locks[key]
+
+
 class MemoryMeteringStore:
     """``MeteringStore`` + ``MeteringInspector`` in process memory."""
 
     yield_points = True
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, vocabulary: LedgerVocabulary | None = None) -> None:
         self._clock = clock
+        self.vocabulary = vocabulary or LedgerVocabulary()
         self._state = _State()
-        self._locks: dict[str, asyncio.Lock] = {}
+        #: The per-key locks; empty whenever no ledger operation is running.
+        self.locks = KeyedLocks()
+
+    def with_vocabulary(self, vocabulary: LedgerVocabulary) -> MemoryMeteringStore:
+        view = copy.copy(self)  # shares the state and the locks
+        view.vocabulary = vocabulary
+        return view
 
     # ------------------------------------------------------------------ plumbing
 
@@ -224,32 +270,38 @@ class MemoryMeteringStore:
     async def _lock(self, tx: _Tx, key: str) -> None:
         """Hold ``key`` until ``tx`` ends (the memory twin of ``pg_advisory_xact_lock``)."""
         assert tx.stack is not None
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
-        await tx.stack.enter_async_context(lock)
+        await tx.stack.enter_async_context(self.locks.hold(key))
 
-    async def _post_verified_debit(self, tx: _Tx, debit: rules.Debit) -> bool:
-        """§3.4: insert unless the id exists; an existing row must be this very debit."""
+    async def _post_verified_debit(self, tx: _Tx, debit: writes.Debit) -> bool:
+        """Insert unless the id exists; an existing row must be this very debit."""
         await self._lock(tx, "ledger:" + debit.id)
         existing = tx.usage(debit.id)
         if existing is not None:
-            rules.check_verified_debit(existing, debit)
+            writes.check_verified_debit(existing, debit)
             return False
         tx.add_usage(debit.row(self._clock()))
+        return True
+
+    async def _add_grant_once(self, tx: _Tx, grant: CreditGrantRecord) -> bool:
+        """Stage ``grant`` unless its (user, reason) exists, holding that key to the end of ``tx``."""
+        await self._lock(tx, _grant_key(grant.user_id, grant.reason))
+        if tx.grant_exists(grant.user_id, grant.reason):
+            return False
+        await self._yield()
+        tx.add_grant(grant)
         return True
 
     def _now(self, now: datetime | None) -> datetime:
         return self._clock() if now is None else now
 
     async def _expire_user(self, tx: _Tx, user_id: str, now: datetime) -> int:
-        """§3.13 within the caller's lock: claim past-TTL holds, top up the marked ones."""
+        """Within the caller's user lock: claim past-TTL holds, top up the marked ones."""
         claimed = [r for r in tx.active_reservations(user_id) if r.expires_at <= now]
         claimed.sort(key=lambda r: (r.created_at, r.id))
         for row in claimed:
             tx.put_reservation(replace(row, status="expired"))
         for row in claimed:
-            debit = rules.expiry_top_up(row, tx.billed_for_reservation(user_id, row.id))
+            debit = writes.expiry_top_up(row, tx.billed_for_reservation(user_id, row.id), self.vocabulary)
             if debit is not None:
                 await self._post_verified_debit(tx, debit)
         return len(claimed)
@@ -258,43 +310,27 @@ class MemoryMeteringStore:
 
     async def grant_once(self, user_id: str, reason: str, amount_micros: int, *,
                          expires_at: datetime | None = None) -> bool:
-        amount = rules.require_positive(amount_micros, "grant amountMicros")
-        rules.require_text(user_id, "grantOnce requires a userId")
-        rules.require_text(reason, "grantOnce requires a reason")
-        # no user lock (as upstream): the (user, reason) key is the unique index
-        async with self._transaction(_grant_key(user_id, reason)) as tx:
-            if tx.grant_exists(user_id, reason):
-                return False
-            await self._yield()
-            tx.add_grant(CreditGrantRecord(id=rules.new_id(), user_id=user_id, amount_micros=amount,
-                                           reason=reason, expires_at=expires_at, created_at=self._clock()))
-            return True
+        amount = writes.validate_grant(user_id, reason, amount_micros)
+        async with self._transaction() as tx:  # no user lock (as upstream): the (user, reason) key is the index
+            grant = CreditGrantRecord(id=new_id(), user_id=user_id, amount_micros=amount, reason=reason,
+                                      expires_at=expires_at, created_at=self._clock())
+            return await self._add_grant_once(tx, grant)
 
     async def grant_purchase_once(self, order_id: str, user_id: str, amount_micros: int, *,
                                   source: str | None = None, store_id: str | None = None,
                                   test_mode: bool | None = None, currency: str | None = None,
                                   variant_id: str | None = None) -> bool:
-        rules.require_text(order_id, "grantPurchaseOnce requires an orderId")
-        amount = rules.require_positive(amount_micros, "purchase amountMicros")
-        rules.require_text(user_id, "grantPurchaseOnce requires a userId")
-        async with self._transaction("order:" + order_id) as tx:
+        call = writes.purchase_grant(order_id, user_id, amount_micros, source=source, store_id=store_id,
+                                     test_mode=test_mode, currency=currency, variant_id=variant_id,
+                                     vocabulary=self.vocabulary)
+        async with self._transaction(rules.order_lock(order_id)) as tx:
             existing = tx.purchase(order_id)
             await self._yield()
-            now = self._clock()
-            plan = rules.plan_grant_purchase(
-                existing, order_id=order_id, user_id=user_id, amount=amount,
-                source=source if source is not None else rules.DEFAULT_PURCHASE_SOURCE,
-                store_id=store_id, test_mode=test_mode, currency=currency, variant_id=variant_id, now=now,
-            )
+            plan = writes.plan_grant_purchase(existing, call, now=self._clock())
             if plan.purchase is not None:
                 tx.put_purchase(plan.purchase)
-            if plan.grant_amount:
-                reason = rules.purchase_reason(order_id)
-                await self._lock(tx, _grant_key(user_id, reason))
-                if tx.grant_exists(user_id, reason):
-                    raise rules.grant_already_existed(order_id)
-                tx.add_grant(CreditGrantRecord(id=rules.new_id(), user_id=user_id, amount_micros=amount,
-                                               reason=reason, expires_at=None, created_at=now))
+            if plan.grant is not None and not await self._add_grant_once(tx, plan.grant):
+                raise writes.grant_already_existed(order_id)
             if plan.debit is not None:
                 await self._post_verified_debit(tx, plan.debit)
             return plan.granted
@@ -304,21 +340,17 @@ class MemoryMeteringStore:
                               expected_store_id: str | None = None,
                               expected_test_mode: bool | None = None,
                               expected_currency: str | None = None) -> bool:
-        rules.require_text(order_id, "revokePurchase requires an orderId")
-        fraction = rules.exact_fraction(1 if refund_fraction is None else refund_fraction)
-        async with self._transaction("order:" + order_id) as tx:
+        call = writes.purchase_revocation(
+            order_id, refund_fraction=refund_fraction, source=source, allow_tombstone=allow_tombstone,
+            expected_store_id=expected_store_id, expected_test_mode=expected_test_mode,
+            expected_currency=expected_currency, vocabulary=self.vocabulary)
+        async with self._transaction(rules.order_lock(order_id)) as tx:
             existing = tx.purchase(order_id)
             await self._yield()
-            plan = rules.plan_revoke(
-                existing, order_id=order_id, fraction=fraction,
-                source=source if source is not None else rules.DEFAULT_REFUND_SOURCE,
-                allow_tombstone=allow_tombstone is True, expected_store_id=expected_store_id,
-                expected_test_mode=expected_test_mode, expected_currency=expected_currency,
-                now=self._clock(),
-            )
+            plan = writes.plan_revoke(existing, call, now=self._clock())
             if plan.lock_user is not None:
                 # the order lock is held; the user lock orders this debit with admissions
-                await self._lock(tx, "user:" + plan.lock_user)
+                await self._lock(tx, rules.user_lock(plan.lock_user))
                 await self._yield()
             inserted = False
             if plan.debit is not None:
@@ -338,19 +370,19 @@ class MemoryMeteringStore:
                            cache_write_tokens: int | None = None,
                            provider_cost_micros: int | None = None, stop_reason: str | None = None,
                            metadata: dict[str, Any] | None = None) -> bool:
-        row = rules.usage_row(
+        row = writes.usage_row(
             usage_id, user_id, billed_cost_micros, created_at=self._clock(), workspace_id=workspace_id,
             session_id=session_id, run_id=run_id, message_id=message_id, source=source, provider=provider,
             model=model, input_tokens=input_tokens, output_tokens=output_tokens,
             cache_read_tokens=cache_read_tokens, cache_write_tokens=cache_write_tokens,
             provider_cost_micros=provider_cost_micros, stop_reason=stop_reason, metadata=metadata,
         )
-        async with self._transaction("user:" + row.user_id, "ledger:" + row.id) as tx:
+        async with self._transaction(rules.user_lock(row.user_id), "ledger:" + row.id) as tx:
             existing = tx.usage(row.id)
             await self._yield()
             if existing is not None:
-                if rules.usage_conflicts(existing, row):
-                    raise rules.usage_collision(row.id)
+                if writes.usage_conflicts(existing, row):
+                    raise writes.usage_collision(row.id)
                 return False
             tx.add_usage(row)
             return True
@@ -367,9 +399,9 @@ class MemoryMeteringStore:
                       workspace_id: str | None = None, session_id: str | None = None,
                       source: str | None = None, min_available_micros: int | None = None,
                       now: datetime | None = None) -> str:
-        args = rules.reserve_args(user_id, run_id, amount_micros, ttl_seconds, min_available_micros)
+        args = writes.reserve_args(user_id, run_id, amount_micros, ttl_seconds, min_available_micros)
         now = self._now(now)
-        async with self._transaction("user:" + user_id) as tx:
+        async with self._transaction(rules.user_lock(user_id)) as tx:
             await self._expire_user(tx, user_id, now)
             for row in tx.active_reservations(user_id):
                 if row.run_id == run_id:
@@ -380,7 +412,7 @@ class MemoryMeteringStore:
                 raise InsufficientCreditError(balance.available_micros, args.min_available)
             await self._lock(tx, "run:" + run_id)  # the global one-active-row-per-run index
             reservation = UsageReservationRecord(
-                id=rules.new_id(), user_id=user_id, run_id=run_id, amount_micros=args.amount,
+                id=new_id(), user_id=user_id, run_id=run_id, amount_micros=args.amount,
                 status="active", charge_on_expire=False, created_at=now, expires_at=now + args.ttl,
                 workspace_id=workspace_id, session_id=session_id, source=source or "",
             )
@@ -389,13 +421,12 @@ class MemoryMeteringStore:
 
     async def finish_reservation(self, status: FinishStatus, *, reservation_id: str | None = None,
                                  run_id: str | None = None, user_id: str | None = None) -> bool:
-        matchable = rules.finish_matchable(status)
-        rules.validate_finish(reservation_id, run_id, user_id)
+        matchable = writes.finish_matchable(status, reservation_id, run_id, user_id)
         owner = user_id
         if owner is None and reservation_id is not None:
             found = self._state.reservations.get(reservation_id)
             owner = found.user_id if found is not None else None
-        keys = () if owner is None else ("user:" + owner,)
+        keys = () if owner is None else (rules.user_lock(owner),)
         async with self._transaction(*keys) as tx:
             target: UsageReservationRecord | None
             if reservation_id is None:
@@ -405,7 +436,7 @@ class MemoryMeteringStore:
                 if not rows:
                     return False
                 if len(rows) > 1:
-                    raise rules.ambiguous_finish(run_id)
+                    raise writes.ambiguous_finish(run_id)
                 target = rows[0]
             else:
                 target = tx.reservation(reservation_id)
@@ -423,7 +454,7 @@ class MemoryMeteringStore:
                         if (r := self._state.reservations[rid]).expires_at <= now})
         total = 0
         for user in users:
-            async with self._transaction("user:" + user) as tx:
+            async with self._transaction(rules.user_lock(user)) as tx:
                 await self._yield()
                 total += await self._expire_user(tx, user, now)
         return total
@@ -447,7 +478,7 @@ class MemoryMeteringStore:
         grants = _newest((s.grants[i] for i in s.user_grants.get(user_id, ())), cap)
         debits = _newest((r for i in s.user_ledger.get(user_id, ())
                           if (r := s.ledger[i]).billed_cost_micros > 0), cap)
-        return rules.ledger_view(grants, debits, cap)
+        return rules.ledger_view(grants, debits, cap, self.vocabulary)
 
     async def delete_user_rows(self, user_id: str) -> None:
         """Account deletion: drop every credit row of the user (grants, purchases, holds, ledger, totals)."""
@@ -481,23 +512,25 @@ class MemoryMeteringStore:
 
     async def list_reservations(self, user_id: str) -> list[UsageReservationRecord]:
         s = self._state
-        return sorted((s.reservations[i] for i in s.user_reservations.get(user_id, ())),
-                      key=lambda r: (r.created_at, r.id))
+        return _oldest_first(s.reservations[i] for i in s.user_reservations.get(user_id, ()))
 
     async def get_usage(self, usage_id: str) -> UsageLedgerRecord | None:
         return self._state.ledger.get(usage_id)
 
     async def list_usage(self, user_id: str) -> list[UsageLedgerRecord]:
         s = self._state
-        return sorted((s.ledger[i] for i in s.user_ledger.get(user_id, ())),
-                      key=lambda r: (r.created_at, r.id))
+        return _oldest_first(s.ledger[i] for i in s.user_ledger.get(user_id, ()))
 
     async def list_grants(self, user_id: str) -> list[CreditGrantRecord]:
         s = self._state
-        return sorted((s.grants[i] for i in s.user_grants.get(user_id, ())),
-                      key=lambda g: (g.created_at, g.id))
+        return _oldest_first(s.grants[i] for i in s.user_grants.get(user_id, ()))
 
 
 def _newest(rows: Iterable[_Row], cap: int) -> list[_Row]:
     """The ``cap`` newest rows (``created_at DESC, id DESC``), as the SQL queries order them."""
     return heapq.nlargest(cap, rows, key=lambda r: (r.created_at, r.id))
+
+
+def _oldest_first(rows: Iterable[_Listed]) -> list[_Listed]:
+    """``created_at, id`` ascending, as the SQL inspector queries order them."""
+    return sorted(rows, key=lambda r: (r.created_at, r.id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from backends.postgres.db import PostgresDatabase
 from backends.sql import migrate
 from backends.sql.backend import SqlBackend
-from localcore.clock import Clock, system_clock
+from localcore.contract.clock import Clock, system_clock
 
 
 class PostgresBackend(SqlBackend):

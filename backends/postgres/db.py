@@ -1,16 +1,29 @@
-"""Postgres adapter over an asyncpg pool (READ COMMITTED; serialisation through row or advisory locks)."""
+"""Postgres adapter over an asyncpg pool (READ COMMITTED; serialisation through row or advisory locks).
+
+Driver errors that mean "the server cannot be reached" — a refused or lost connection, a connect that
+takes longer than :data:`CONNECT_TIMEOUT_SECONDS`, the server shutting down — become
+``StorageUnavailable`` (503 ``db_unavailable``), logged once per outage; the pool reconnects by itself
+when the server is back. Constraint failures become ``ConstraintViolation``.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
 from backends.sql.db import Row
-from localcore.store import ConstraintViolation
+from backends.sql.outage import OutageLog
+from localcore.contract.errors import ConstraintViolation, StorageUnavailable
+
+T = TypeVar("T")
+#: A stopped or unreachable server must answer 503 within a few seconds, never hang a request.
+CONNECT_TIMEOUT_SECONDS = 3.0
+_UNREACHABLE = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError,
+                asyncpg.exceptions.TooManyConnectionsError)
 
 
 def _violation(exc: asyncpg.IntegrityConstraintViolationError) -> ConstraintViolation:
@@ -34,39 +47,36 @@ def _count(status: str) -> int:
 class _Conn:
     dialect = "postgres"
 
-    def __init__(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
+    def __init__(self, conn: asyncpg.Connection | asyncpg.Pool, outage: OutageLog) -> None:
         self._conn = conn
+        self._outage = outage
+
+    async def _run(self, operation: Awaitable[T]) -> T:
+        try:
+            result = await operation
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise _violation(exc) from None
+        except _UNREACHABLE as exc:
+            self._outage.failed(type(exc).__name__)
+            raise StorageUnavailable("database unavailable") from None
+        self._outage.recovered()
+        return result
 
     async def execute(self, sql: str, *args: Any) -> int:
-        try:
-            return _count(await self._conn.execute(sql, *args))
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise _violation(exc) from None
+        return _count(await self._run(self._conn.execute(sql, *args)))
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        try:
-            await self._conn.executemany(sql, rows)
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise _violation(exc) from None
+        await self._run(self._conn.executemany(sql, rows))
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        try:
-            return list(await self._conn.fetch(sql, *args))
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise _violation(exc) from None
+        return list(await self._run(self._conn.fetch(sql, *args)))
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        try:
-            row: Row | None = await self._conn.fetchrow(sql, *args)
-            return row
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise _violation(exc) from None
+        row: Row | None = await self._run(self._conn.fetchrow(sql, *args))
+        return row
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        try:
-            return await self._conn.fetchval(sql, *args)
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise _violation(exc) from None
+        return await self._run(self._conn.fetchval(sql, *args))
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -77,30 +87,46 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 class PostgresDatabase(_Conn):
     """``backends.sql.db.Database`` over an asyncpg pool."""
 
-    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
+    # min_size 0: connections are opened on demand. With a floor, asyncpg's pool keeps reconnecting in the
+    # background during an outage and logs a stack trace for every attempt.
+    def __init__(self, dsn: str, *, min_size: int = 0, max_size: int = 10) -> None:
         self.dsn = dsn
         self._min = min_size
         self._max = max_size
         self.pool: asyncpg.Pool | None = None
+        self._outage = OutageLog("database")
 
     async def open(self) -> None:
         self.pool = await asyncpg.create_pool(
             self.dsn, min_size=self._min, max_size=self._max, init=_init_connection,
-            command_timeout=60,
+            command_timeout=60, timeout=CONNECT_TIMEOUT_SECONDS,
         )
         self._conn = self.pool
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Conn]:
+        """A transaction on one pooled connection; an unreachable server (at acquire, inside, or at
+        commit) is ``StorageUnavailable`` and nothing was committed."""
         assert self.pool is not None, "database is not open"
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield _Conn(conn)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                yield _Conn(conn, self._outage)
+        except _UNREACHABLE as exc:
+            self._outage.failed(type(exc).__name__)
+            raise StorageUnavailable("database unavailable") from None
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         assert self.pool is not None, "database is not open"
         async with self.pool.acquire() as conn:
             yield conn
+
+    def connection_stats(self) -> tuple[bool, dict[str, int]]:
+        pool = self.pool
+        if pool is None:
+            return False, {}
+        size, idle = pool.get_size(), pool.get_idle_size()
+        return not self._outage.down, {"busy": size - idle, "idle": idle, "max": self._max}
 
     async def lock(self, tx: Any, key: str) -> None:
         await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)

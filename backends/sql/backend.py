@@ -14,7 +14,7 @@ from backends.sql.stores import (
     SqlUserStore,
     SqlWorkspaceStore,
 )
-from localcore.clock import Clock
+from localcore.contract.clock import Clock
 
 
 class SqlBackend:
@@ -34,6 +34,10 @@ class SqlBackend:
 
     async def ping(self) -> None:
         await self.db.fetchval("SELECT 1")
+
+    def connection_stats(self) -> tuple[bool, dict[str, int]]:
+        """Whether the storage answered the last operation, and its connections by state (``/metrics``)."""
+        return self.db.connection_stats()
 
     async def schema_version(self) -> int:
         return int(await self.db.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))

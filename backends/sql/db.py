@@ -9,7 +9,7 @@ already serialises writers). Values cross the interface as Python objects:
 - JSON columns accept ``dict``/``list`` and read back through ``load_json``;
 - booleans are ``bool`` going in; read them with ``bool(row[...])`` (SQLite gives 0/1).
 
-Constraint failures surface as ``localcore.store.ConstraintViolation``.
+Constraint failures surface as ``localcore.contract.errors.ConstraintViolation``.
 """
 
 from __future__ import annotations
@@ -51,5 +51,8 @@ class Database(Executor, Protocol):
     async def lock(self, tx: Executor, key: str) -> None:
         """Serialise on ``key`` until the transaction ends: ``pg_advisory_xact_lock(hashtextextended(key,
         0))`` on Postgres; a no-op on SQLite (the transaction already holds the database write lock)."""
+
+    def connection_stats(self) -> tuple[bool, dict[str, int]]:
+        """Whether the last operation reached the storage, and the connections by state."""
 
     async def close(self) -> None: ...

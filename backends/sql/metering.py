@@ -1,10 +1,10 @@
 """The credits ledger over ``backends.sql.db.Database``: one implementation for SQLite and Postgres.
 
-Serialisation (reference/metering.md §4): every mutating operation is one ``db.transaction()``. Postgres
-runs it under READ COMMITTED and takes transaction-scoped advisory locks through ``db.lock`` — the order
-lock (``order:<id>``) before the user lock (``user:<id>``), never the reverse — so each statement after
-the lock sees everything the previous holder committed. SQLite's transaction is ``BEGIN IMMEDIATE`` (one
-writer across every process on the file) and ``db.lock`` is a no-op.
+Serialisation: every mutating operation is one ``db.transaction()``. Postgres runs it under READ
+COMMITTED and takes transaction-scoped advisory locks through ``db.lock`` — the order lock
+(``rules_ledger.order_lock``) before the user lock (``rules_ledger.user_lock``), never the reverse — so
+each statement after the lock sees everything the previous holder committed. SQLite's transaction is
+``BEGIN IMMEDIATE`` (one writer across every process on the file) and ``db.lock`` is a no-op.
 
 Balances never sum the ledger: ``boring_credit_balances`` holds, per user, the sum of perpetual grants and
 the sum of all debits, updated in the same transaction as the grant or debit row. A balance adds the user's
@@ -12,30 +12,35 @@ the sum of all debits, updated in the same transaction as the grant or debit row
 statement so the four figures come from one snapshot.
 
 The rules themselves (validation, refund arithmetic, replay checks, the ledger view) live in
-``localcore.metering.ledger_rules`` and are shared with the memory backend.
+``localcore.contract.rules_ledger`` and ``rules_ledger_writes`` and are shared with the memory backend;
+the names the ledger gives its own rows come from the store's ``LedgerVocabulary``.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from backends.sql.db import Database, Executor, load_json
-from localcore.clock import Clock
-from localcore.metering import ledger_rules as rules
-from localcore.metering.types import (
+from localcore.contract import rules_ledger as rules
+from localcore.contract import rules_ledger_writes as writes
+from localcore.contract.clock import Clock
+from localcore.contract.errors import ConstraintViolation
+from localcore.contract.ids import new_id
+from localcore.contract.ledger import (
     CreditGrantRecord,
     CreditLedgerEntry,
     CreditPurchaseRecord,
     FinishStatus,
     InsufficientCreditError,
+    LedgerVocabulary,
     MeteringBalance,
     MeteringRangeError,
     UsageLedgerRecord,
     UsageReservationRecord,
 )
-from localcore.store import ConstraintViolation
 
 Row = Mapping[str, Any]
 
@@ -153,11 +158,17 @@ def _sum_overflow(exc: Exception) -> bool:
 class SqlMeteringStore:
     """``MeteringStore`` + ``MeteringInspector`` over a ``Database`` (SQLite or Postgres)."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, vocabulary: LedgerVocabulary | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.vocabulary = vocabulary or LedgerVocabulary()
         # Binary (code point) order for ids in ORDER BY, as the memory backend sorts Python strings.
         self._binary = ' COLLATE "C"' if db.dialect == "postgres" else ""
+
+    def with_vocabulary(self, vocabulary: LedgerVocabulary) -> SqlMeteringStore:
+        view = copy.copy(self)  # the same database handle
+        view.vocabulary = vocabulary
+        return view
 
     def _now(self, now: datetime | None) -> datetime:
         return self.clock() if now is None else now
@@ -183,11 +194,11 @@ class SqlMeteringStore:
         row = await ex.fetchrow(f"SELECT {_LEDGER_COLS} FROM boring_usage_ledger WHERE id = $1", usage_id)
         return None if row is None else _usage(row)
 
-    async def _post_verified_debit(self, tx: Executor, debit: rules.Debit) -> bool:
-        """§3.4: insert the debit unless its id exists; an existing row must be this very debit."""
+    async def _post_verified_debit(self, tx: Executor, debit: writes.Debit) -> bool:
+        """Insert the debit unless its id exists; an existing row must be this very debit."""
         if await self._insert_usage(tx, debit.row(self.clock())):
             return True
-        rules.check_verified_debit(await self._fetch_usage(tx, debit.id), debit)
+        writes.check_verified_debit(await self._fetch_usage(tx, debit.id), debit)
         return False
 
     async def _insert_grant(self, tx: Executor, grant: CreditGrantRecord) -> bool:
@@ -242,7 +253,7 @@ class SqlMeteringStore:
         ))
 
     async def _expire_user(self, tx: Executor, user_id: str, now: datetime) -> int:
-        """§3.13 under the caller's user lock: claim past-TTL holds atomically, top up the marked ones."""
+        """Under the caller's user lock: claim past-TTL holds atomically, top up the marked ones."""
         claimed = [_reservation(r) for r in await tx.fetch(
             "UPDATE boring_usage_reservations SET status = 'expired' "
             "WHERE user_id = $1 AND status = 'active' AND expires_at <= $2 "
@@ -253,7 +264,8 @@ class SqlMeteringStore:
         for row in claimed:
             if not row.charge_on_expire:
                 continue
-            debit = rules.expiry_top_up(row, await self._billed_for_reservation(tx, user_id, row.id))
+            billed = await self._billed_for_reservation(tx, user_id, row.id)
+            debit = writes.expiry_top_up(row, billed, self.vocabulary)
             if debit is not None:
                 await self._post_verified_debit(tx, debit)
         return len(claimed)
@@ -262,10 +274,8 @@ class SqlMeteringStore:
 
     async def grant_once(self, user_id: str, reason: str, amount_micros: int, *,
                          expires_at: datetime | None = None) -> bool:
-        amount = rules.require_positive(amount_micros, "grant amountMicros")
-        rules.require_text(user_id, "grantOnce requires a userId")
-        rules.require_text(reason, "grantOnce requires a reason")
-        grant = CreditGrantRecord(id=rules.new_id(), user_id=user_id, amount_micros=amount, reason=reason,
+        amount = writes.validate_grant(user_id, reason, amount_micros)
+        grant = CreditGrantRecord(id=new_id(), user_id=user_id, amount_micros=amount, reason=reason,
                                   expires_at=expires_at, created_at=self.clock())
         async with self.db.transaction() as tx:  # no lock: the unique index is the idempotency key
             return await self._insert_grant(tx, grant)
@@ -274,25 +284,16 @@ class SqlMeteringStore:
                                   source: str | None = None, store_id: str | None = None,
                                   test_mode: bool | None = None, currency: str | None = None,
                                   variant_id: str | None = None) -> bool:
-        rules.require_text(order_id, "grantPurchaseOnce requires an orderId")
-        amount = rules.require_positive(amount_micros, "purchase amountMicros")
-        rules.require_text(user_id, "grantPurchaseOnce requires a userId")
+        call = writes.purchase_grant(order_id, user_id, amount_micros, source=source, store_id=store_id,
+                                     test_mode=test_mode, currency=currency, variant_id=variant_id,
+                                     vocabulary=self.vocabulary)
         async with self.db.transaction() as tx:
-            await self.db.lock(tx, "order:" + order_id)
-            now = self.clock()
-            plan = rules.plan_grant_purchase(
-                await self._fetch_purchase(tx, order_id), order_id=order_id, user_id=user_id, amount=amount,
-                source=source if source is not None else rules.DEFAULT_PURCHASE_SOURCE,
-                store_id=store_id, test_mode=test_mode, currency=currency, variant_id=variant_id, now=now,
-            )
+            await self.db.lock(tx, rules.order_lock(order_id))
+            plan = writes.plan_grant_purchase(await self._fetch_purchase(tx, order_id), call, now=self.clock())
             if plan.purchase is not None:
                 await self._write_purchase(tx, plan.purchase, insert=plan.insert)
-            if plan.grant_amount:
-                grant = CreditGrantRecord(id=rules.new_id(), user_id=user_id, amount_micros=plan.grant_amount,
-                                          reason=rules.purchase_reason(order_id), expires_at=None,
-                                          created_at=now)
-                if not await self._insert_grant(tx, grant):
-                    raise rules.grant_already_existed(order_id)
+            if plan.grant is not None and not await self._insert_grant(tx, plan.grant):
+                raise writes.grant_already_existed(order_id)
             if plan.debit is not None:
                 await self._post_verified_debit(tx, plan.debit)
             return plan.granted
@@ -302,19 +303,15 @@ class SqlMeteringStore:
                               expected_store_id: str | None = None,
                               expected_test_mode: bool | None = None,
                               expected_currency: str | None = None) -> bool:
-        rules.require_text(order_id, "revokePurchase requires an orderId")
-        fraction = rules.exact_fraction(1 if refund_fraction is None else refund_fraction)
+        call = writes.purchase_revocation(
+            order_id, refund_fraction=refund_fraction, source=source, allow_tombstone=allow_tombstone,
+            expected_store_id=expected_store_id, expected_test_mode=expected_test_mode,
+            expected_currency=expected_currency, vocabulary=self.vocabulary)
         async with self.db.transaction() as tx:
-            await self.db.lock(tx, "order:" + order_id)
-            plan = rules.plan_revoke(
-                await self._fetch_purchase(tx, order_id), order_id=order_id, fraction=fraction,
-                source=source if source is not None else rules.DEFAULT_REFUND_SOURCE,
-                allow_tombstone=allow_tombstone is True, expected_store_id=expected_store_id,
-                expected_test_mode=expected_test_mode, expected_currency=expected_currency,
-                now=self.clock(),
-            )
+            await self.db.lock(tx, rules.order_lock(order_id))
+            plan = writes.plan_revoke(await self._fetch_purchase(tx, order_id), call, now=self.clock())
             if plan.lock_user is not None:
-                await self.db.lock(tx, "user:" + plan.lock_user)  # order lock first, then user
+                await self.db.lock(tx, rules.user_lock(plan.lock_user))  # order lock first, then user
             inserted = False
             if plan.debit is not None:
                 inserted = await self._post_verified_debit(tx, plan.debit)
@@ -333,7 +330,7 @@ class SqlMeteringStore:
                            cache_write_tokens: int | None = None,
                            provider_cost_micros: int | None = None, stop_reason: str | None = None,
                            metadata: dict[str, Any] | None = None) -> bool:
-        row = rules.usage_row(
+        row = writes.usage_row(
             usage_id, user_id, billed_cost_micros, created_at=self.clock(), workspace_id=workspace_id,
             session_id=session_id, run_id=run_id, message_id=message_id, source=source, provider=provider,
             model=model, input_tokens=input_tokens, output_tokens=output_tokens,
@@ -341,12 +338,12 @@ class SqlMeteringStore:
             provider_cost_micros=provider_cost_micros, stop_reason=stop_reason, metadata=metadata,
         )
         async with self.db.transaction() as tx:
-            await self.db.lock(tx, "user:" + row.user_id)
+            await self.db.lock(tx, rules.user_lock(row.user_id))
             if await self._insert_usage(tx, row):
                 return True
             existing = await self._fetch_usage(tx, row.id)
-            if existing is None or rules.usage_conflicts(existing, row):
-                raise rules.usage_collision(row.id)
+            if existing is None or writes.usage_conflicts(existing, row):
+                raise writes.usage_collision(row.id)
             return False
 
     async def billed_micros_for_run(self, user_id: str, run_id: str) -> int:
@@ -364,10 +361,10 @@ class SqlMeteringStore:
                       workspace_id: str | None = None, session_id: str | None = None,
                       source: str | None = None, min_available_micros: int | None = None,
                       now: datetime | None = None) -> str:
-        args = rules.reserve_args(user_id, run_id, amount_micros, ttl_seconds, min_available_micros)
+        args = writes.reserve_args(user_id, run_id, amount_micros, ttl_seconds, min_available_micros)
         now = self._now(now)
         async with self.db.transaction() as tx:
-            await self.db.lock(tx, "user:" + user_id)
+            await self.db.lock(tx, rules.user_lock(user_id))
             await self._expire_user(tx, user_id, now)
             existing = await tx.fetchval(
                 "SELECT id FROM boring_usage_reservations "
@@ -379,7 +376,7 @@ class SqlMeteringStore:
             balance = await self._balance(tx, user_id, now)
             if balance.available_micros < args.min_available:
                 raise InsufficientCreditError(balance.available_micros, args.min_available)
-            reservation_id = rules.new_id()
+            reservation_id = new_id()
             try:
                 await tx.execute(
                     f"INSERT INTO boring_usage_reservations ({_RESERVATION_COLS}) "
@@ -389,14 +386,13 @@ class SqlMeteringStore:
                 )
             except ConstraintViolation as exc:
                 if exc.kind == "unique":
-                    raise rules.run_conflict(run_id) from None
+                    raise writes.run_conflict(run_id) from None
                 raise
             return reservation_id
 
     async def finish_reservation(self, status: FinishStatus, *, reservation_id: str | None = None,
                                  run_id: str | None = None, user_id: str | None = None) -> bool:
-        matchable = rules.finish_matchable(status)
-        rules.validate_finish(reservation_id, run_id, user_id)
+        matchable = writes.finish_matchable(status, reservation_id, run_id, user_id)
         in_list = ", ".join(f"'{s}'" for s in matchable)  # constants from finish_matchable
         async with self.db.transaction() as tx:
             owner = user_id
@@ -405,7 +401,7 @@ class SqlMeteringStore:
                     "SELECT user_id FROM boring_usage_reservations WHERE id = $1", reservation_id
                 )
             if owner is not None:
-                await self.db.lock(tx, "user:" + owner)
+                await self.db.lock(tx, rules.user_lock(owner))
             target = reservation_id
             if target is None:
                 ids = await tx.fetch(
@@ -417,7 +413,7 @@ class SqlMeteringStore:
                     return False
                 if len(ids) > 1:
                     assert run_id is not None
-                    raise rules.ambiguous_finish(run_id)
+                    raise writes.ambiguous_finish(run_id)
                 target = str(ids[0]["id"])
             sql = f"UPDATE boring_usage_reservations SET status = $2 WHERE id = $1 AND status IN ({in_list})"
             params: list[Any] = [target, status]
@@ -436,7 +432,7 @@ class SqlMeteringStore:
         total = 0
         for user_id in sorted(str(r["user_id"]) for r in users):
             async with self.db.transaction() as tx:  # one transaction per user (partial failure as upstream)
-                await self.db.lock(tx, "user:" + user_id)
+                await self.db.lock(tx, rules.user_lock(user_id))
                 total += await self._expire_user(tx, user_id, now)
         return total
 
@@ -464,7 +460,7 @@ class SqlMeteringStore:
             f"ORDER BY created_at DESC, id{self._binary} DESC LIMIT $2",
             user_id, cap,
         )
-        return rules.ledger_view([_grant(r) for r in grants], [_usage(r) for r in debits], cap)
+        return rules.ledger_view([_grant(r) for r in grants], [_usage(r) for r in debits], cap, self.vocabulary)
 
     # ------------------------------------------------------------------ MeteringInspector
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from backends.sql import migrate
 from backends.sql.backend import SqlBackend
 from backends.sqlite.db import SqliteDatabase
-from localcore.clock import Clock, system_clock
+from localcore.contract.clock import Clock, system_clock
 
 
 class SqliteBackend(SqlBackend):

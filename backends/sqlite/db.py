@@ -6,11 +6,16 @@ the event loop never waits for the disk. Reads outside a transaction (session lo
 point queries of a few microseconds) run synchronously on a plain ``sqlite3`` connection: in WAL mode a
 reader never waits for a writer, and skipping the thread hop is what lets an authenticated read cost
 about as much as a bare handler. Every read sees the latest committed data of every process.
+
+A write that cannot get the database write lock within :data:`BUSY_TIMEOUT_MS` (another process holds
+it) is ``StorageBusy`` (503 ``db_busy``); a file that cannot be read or written (deleted, unmounted, disk
+full) is ``StorageUnavailable``. Both are logged once per outage, not per request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import json
@@ -24,12 +29,13 @@ from typing import Any
 import aiosqlite
 
 from backends.sql.db import Row
-from localcore.store import ConstraintViolation
+from backends.sql.outage import OutageLog
+from localcore.contract.errors import ConstraintViolation, StorageBusy, StorageUnavailable, StoreError
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 _FOR_UPDATE = re.compile(r"\s+FOR UPDATE(\s+OF\s+\w+)?", re.IGNORECASE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT_MS = 5_000
 # A WAL reader only waits in rare moments (WAL recovery); never block the loop for long.
 READ_BUSY_TIMEOUT_MS = 250
 
@@ -74,6 +80,20 @@ def _translate(sql: str) -> str:
     return _FOR_UPDATE.sub("", _PLACEHOLDER.sub(r"?\1", sql))
 
 
+_UNAVAILABLE_MARKERS = ("unable to open", "disk i/o", "readonly database", "database or disk is full",
+                        "no such file")
+
+
+def storage_error(exc: sqlite3.OperationalError) -> StoreError | None:
+    """The contract error for a lock or I/O failure; None for anything else (a bug, reported as such)."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return StorageBusy("database is locked by another writer")
+    if any(marker in text for marker in _UNAVAILABLE_MARKERS):
+        return StorageUnavailable("database file unavailable")
+    return None
+
+
 def _violation(exc: sqlite3.IntegrityError) -> ConstraintViolation:
     text = str(exc)
     if "UNIQUE" in text or "PRIMARY KEY" in text:
@@ -100,6 +120,8 @@ class _Conn:
             cursor = await self._conn.execute(_translate(sql), [_param(a) for a in args])
         except sqlite3.IntegrityError as exc:
             raise _violation(exc) from None
+        except sqlite3.OperationalError as exc:
+            raise storage_error(exc) or exc from None
         count = cursor.rowcount
         await cursor.close()
         return int(count)
@@ -115,6 +137,8 @@ class _Conn:
             cursor = await self._conn.execute(_translate(sql), [_param(a) for a in args])
         except sqlite3.IntegrityError as exc:
             raise _violation(exc) from None
+        except sqlite3.OperationalError as exc:
+            raise storage_error(exc) or exc from None
         rows = await cursor.fetchall()
         await cursor.close()
         return list(rows)  # type: ignore[arg-type]
@@ -155,15 +179,21 @@ class _SyncReader:
         self._conn.execute(f"PRAGMA busy_timeout = {READ_BUSY_TIMEOUT_MS}").fetchall()
         self._conn.execute("PRAGMA query_only = ON").fetchall()
 
+    def _cursor(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(_translate(sql), [_param(a) for a in args])
+        except sqlite3.OperationalError as exc:
+            raise storage_error(exc) or exc from None
+
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        cursor = self._conn.execute(_translate(sql), [_param(a) for a in args])
+        cursor = self._cursor(sql, args)
         try:
             return list(cursor.fetchall())
         finally:
             cursor.close()
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        cursor = self._conn.execute(_translate(sql), [_param(a) for a in args])
+        cursor = self._cursor(sql, args)
         try:
             row: Row | None = cursor.fetchone()
             return row
@@ -189,6 +219,7 @@ class SqliteDatabase:
         self._reader: _SyncReader | None = None
         self._raw: list[aiosqlite.Connection] = []
         self._write_lock = asyncio.Lock()
+        self._outage = OutageLog("database")
 
     async def open(self) -> None:
         writer = await _connect(self.path)
@@ -237,18 +268,35 @@ class SqliteDatabase:
                 await tx.execute("ROLLBACK")
                 raise
             else:
-                await tx.execute("COMMIT")
+                try:
+                    await tx.execute("COMMIT")
+                except (StorageBusy, StorageUnavailable) as exc:
+                    self._outage.failed(type(exc).__name__)
+                    with contextlib.suppress(sqlite3.Error, StoreError):
+                        await tx.execute("ROLLBACK")
+                    raise
+            self._outage.recovered()
 
     async def _begin_immediate(self, tx: _Conn) -> None:
-        # busy_timeout covers most waits; this loop covers SQLITE_BUSY returned without waiting.
+        """Take the database write lock: ``busy_timeout`` covers most waits; this loop covers SQLITE_BUSY
+        returned without waiting, up to the same deadline. Past it: ``StorageBusy``."""
+        deadline = asyncio.get_running_loop().time() + BUSY_TIMEOUT_MS / 1000
         for attempt in itertools.count():
             try:
                 await tx.execute("BEGIN IMMEDIATE")
                 return
-            except sqlite3.OperationalError as exc:
-                if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt > 200:
+            except StorageBusy as exc:
+                if asyncio.get_running_loop().time() >= deadline:
+                    self._outage.failed(type(exc).__name__)
                     raise
                 await asyncio.sleep(0.01 * min(attempt + 1, 20))
+            except StorageUnavailable as exc:
+                self._outage.failed(type(exc).__name__)
+                raise
+
+    def connection_stats(self) -> tuple[bool, dict[str, int]]:
+        open_ = self._writer is not None
+        return open_ and not self._outage.down, {"writer": int(open_), "reader": int(self._reader is not None)}
 
     async def lock(self, tx: Any, key: str) -> None:
         """No-op: ``BEGIN IMMEDIATE`` already holds the database write lock."""

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from localcore.appkeys import BACKEND, CLOCK, CONFIG, MAILER, require
+from localcore.appkeys import BACKEND, CLOCK, CONFIG, MAILER, RATE_LIMITER, require
 from localcore.auth.account import AccountService
 from localcore.auth.bootstrap import setup_bootstrap_routes
 from localcore.auth.cookies import SessionCookies
@@ -33,14 +33,28 @@ from localcore.auth.routes_social import setup_social_routes
 from localcore.auth.service import AuthService
 from localcore.auth.sessions import SessionManager
 from localcore.auth.signup import DefaultWorkspace, InviteAcceptor, InviteOutcome
+from localcore.http.families import ROUTE_FAMILIES, RouteFamily
 from localcore.http.identity import SESSION_RESOLVER
 from localcore.http.openapi import RouteCatalog
+from localcore.http.ratelimit import Rule, by_ip
 from localcore.store import TokenStore
 
 log = logging.getLogger("localcore.auth")
 SWEEP_INTERVAL_SECONDS = 6 * 3600
+#: better-auth's routes: its ``{code, message}`` envelope, form bodies, and the origin check on every
+#: browser write, signed in or not (login CSRF).
+#: Per client IP; the per-account failed sign-in limit is ``signin_limit.py``.
+AUTH_RATE_LIMITS: tuple[Rule, ...] = (
+    Rule("POST", "/auth/sign-in/email", 5, "1 minute", by_ip),
+    Rule("POST", "/auth/sign-up/email", 3, "1 hour", by_ip),
+    Rule("POST", "/auth/request-password-reset", 3, "1 hour", by_ip),
+    Rule("POST", "/auth/send-verification-email", 3, "1 hour", by_ip),
+    Rule("POST", "/auth/sign-in/magic-link", 5, "1 minute", by_ip),
+)
+AUTH_FAMILY = RouteFamily("auth", "/auth/", envelope="auth", origin_code="INVALID_ORIGIN", login_csrf=True,
+                          form_bodies=True)
 
-__all__ = ["AUTH_SERVICE", "AuthService", "DefaultWorkspace", "InviteAcceptor", "InviteOutcome",
+__all__ = ["AUTH_RATE_LIMITS", "AUTH_SERVICE", "AuthService", "DefaultWorkspace", "InviteAcceptor", "InviteOutcome",
            "set_default_workspace", "set_invite_acceptor", "setup_auth"]
 
 
@@ -49,7 +63,7 @@ def setup_auth(app: web.Application, catalog: RouteCatalog, *,
     """Install sessions, the auth routes and ``/api/v1/me`` on ``app``; returns the auth service, which
     features that act on new users are given (see ``signup.py``). Needs the config, backend, clock and
     mailer on the app."""
-    require(app, "auth", CONFIG, BACKEND, CLOCK, MAILER)
+    require(app, "auth", CONFIG, BACKEND, CLOCK, MAILER, ROUTE_FAMILIES, RATE_LIMITER)
     config, backend, clock, mailer = app[CONFIG], app[BACKEND], app[CLOCK], app[MAILER]
     hasher = hasher or PasswordHasher()
     manager = SessionManager(backend.sessions, clock, config.auth.session_ttl_seconds)
@@ -75,6 +89,8 @@ def setup_auth(app: web.Application, catalog: RouteCatalog, *,
         hasher.close()
 
     app.cleanup_ctx.append(lifecycle)
+    app[ROUTE_FAMILIES].add(AUTH_FAMILY)
+    app[RATE_LIMITER].add_rules(AUTH_RATE_LIMITS)
     setup_auth_routes(app, catalog)
     setup_account_routes(app, catalog)
     setup_social_routes(app, catalog)

@@ -1,4 +1,4 @@
-"""Desktop owner bootstrap: the single-user first run, with no email round trip (issue 3 item 10).
+"""Desktop owner bootstrap: the single-user first run, with no email round trip.
 
 On start-up with an empty database, ``python -m localcore`` prints ``<url>/auth/bootstrap?token=…``: a
 one-time token (15 minutes, stored hashed like every other). Opening it shows the shell's confirm page;

@@ -1,8 +1,5 @@
-"""Random tokens, their stored hashes, and signed values.
-
-Every secret the server hands out (session tokens, one-time link tokens, OAuth state) is 32 random bytes
-from ``secrets`` (43 URL-safe characters). Only ``hash_token`` of it is ever stored, so a database dump
-reveals no usable credential; lookups go through that hash.
+"""Signed values and PKCE, beside the random tokens and their stored hash (``new_token``/``hash_token``,
+defined once in ``localcore.contract.tokens`` and re-exported here).
 
 Signed values follow better-call's signed cookies: ``<value>.<base64 HMAC-SHA256(secret, value)>``.
 Signatures are checked with ``hmac.compare_digest``.
@@ -13,20 +10,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import secrets
 from urllib.parse import quote, unquote
 
-TOKEN_BYTES = 32
+from localcore.contract.tokens import hash_token, new_token
 
-
-def new_token() -> str:
-    """A fresh random token: 32 bytes, URL-safe base64 without padding (43 characters)."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
-
-
-def hash_token(token: str) -> str:
-    """The hex SHA-256 of a token: what the backend stores and looks up."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+__all__ = ["hash_token", "new_token", "pkce_challenge", "same_secret", "sign", "unsign"]
 
 
 def _signature(secret: str, value: str) -> str:

@@ -1,7 +1,7 @@
 """JSON shapes of users and sessions as better-auth returns them (and small response helpers).
 
-A session's token is never echoed back by ``get-session`` or ``list-sessions`` (only its id): the
-cookie is HttpOnly precisely so page scripts cannot read it.
+``get-session`` echoes the caller's own session token, as better-auth does; every other session is
+shown by its id only (the server keeps no raw tokens to show).
 """
 
 from __future__ import annotations

@@ -16,11 +16,11 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from localcore.contract.idempotency import IdempotencyStore
+from localcore.contract.ledger import MeteringStore
 from localcore.contract.ratelimits import RateLimitStore
 from localcore.contract.sessions import SessionStore, TokenStore
 from localcore.contract.users import UserStore
 from localcore.contract.workspaces import WorkspaceStore
-from localcore.metering.types import MeteringStore  # moves to localcore.contract.ledger
 
 
 @runtime_checkable

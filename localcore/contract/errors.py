@@ -42,3 +42,14 @@ class InviteError(StoreError):
     def __init__(self, code: str) -> None:
         super().__init__(code)
         self.code = code
+
+
+class StorageUnavailable(StoreError):
+    """The storage cannot be reached right now (connection refused or lost, a connect timeout, the server
+    shutting down). Transient: nothing was changed, the HTTP layer answers 503 ``db_unavailable``, and the
+    next operation tries again."""
+
+
+class StorageBusy(StoreError):
+    """Another writer held the storage's write lock past the busy timeout (SQLite). Nothing was changed;
+    the HTTP layer answers 503 ``db_busy``."""

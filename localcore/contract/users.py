@@ -116,7 +116,7 @@ class UserStore(Protocol):
         """Overlay the given fields on the current (or derived) values and upsert. ``settings`` replaces."""
 
     async def delete_user_completely(self, user_id: str) -> bool:
-        """Delete a user and everything that hangs off them, atomically (reference contract §6.7):
+        """Delete a user and everything that hangs off them, atomically, in this order:
 
         1. each non-deleted workspace where the user is the SOLE owner: promote the oldest editor
            (created_at, then user_id) to owner and make them ``created_by``; with no editor, hard-delete

@@ -1,12 +1,11 @@
 """Every error becomes an envelope; nothing internal ever reaches the client.
 
-Three shapes, chosen by path (the contract of each route family):
-- core (``/health``, ``/api/v1/*``, everything else): ``{error, code, message, requestId}``, where
-  ``error`` is the message for application errors and the code for built-in ones (upstream's asymmetry);
-- ``/auth/*``: better-auth's ``{code, message}``;
-- ``/api/credits/*``: ``{error: {code, message}}``.
-Rate limiting always uses the core envelope with ``Retry-After``. Unexpected exceptions are logged with
-the request id and answered ``500 internal_error`` "Internal server error".
+The shape is the route family's (``families.py``: core ``{error, code, message, requestId}``, better-auth's
+``{code, message}``, or ``{error: {code, message}}``), declared by the feature that owns the path.
+Rate limiting always uses the core envelope with ``Retry-After``. A storage that cannot be reached is
+503 ``db_unavailable`` (a write lock held past the busy timeout: 503 ``db_busy``), with ``Retry-After``
+and no stack trace: the backend logs each outage once. Anything else unexpected is logged with the
+request id and answered ``500 internal_error`` "Internal server error".
 """
 
 from __future__ import annotations
@@ -17,11 +16,16 @@ from typing import Any
 
 from aiohttp import web
 
+from localcore.contract.errors import StorageBusy, StorageUnavailable
 from localcore.errors import LocalcoreError, RateLimited
+from localcore.http.families import DEFAULT_FAMILY, family_of
 from localcore.http.handler import Handler
+from localcore.http.metrics import metrics_of, route_template
 from localcore.http.request_context import request_id
 
 log = logging.getLogger("localcore.http")
+#: A storage outage is usually brief (a restart, a lock held by a migration).
+RETRY_SOON = {"Retry-After": "2"}
 
 _BUILTIN_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -34,15 +38,8 @@ _BUILTIN_CODES = {
 def envelope(request: web.Request, status: int, code: str, message: str, *,
              builtin: bool = False, extra: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None, force_core: bool = False) -> web.Response:
-    path = request.path
-    body: dict[str, Any]
-    if path.startswith("/auth/") and not force_core:
-        body = {"code": code, "message": message}
-    elif path.startswith("/api/credits/") and not force_core:
-        body = {"error": {"code": code, "message": message}}
-    else:
-        body = {"error": code if builtin else message, "code": code, "message": message,
-                "requestId": request_id(request)}
+    family = DEFAULT_FAMILY if force_core else family_of(request)
+    body = family.error_body(code=code, message=message, request_id=request_id(request), builtin=builtin)
     if extra:
         body.update(extra)
     return web.Response(status=status, text=json.dumps(body), content_type="application/json",
@@ -64,9 +61,7 @@ def _framework_error(request: web.Request, exc: web.HTTPException) -> web.Stream
 
 def _not_found(request: web.Request) -> web.Response:
     message = f"Route {request.method}:{request.path} not found"
-    body = {"error": "Not found", "code": "not_found", "message": message, "requestId": request_id(request)}
-    if request.path.startswith("/auth/"):
-        body = {"code": "NOT_FOUND", "message": message}
+    body = family_of(request).not_found_body(message=message, request_id=request_id(request))
     return web.Response(status=404, text=json.dumps(body), content_type="application/json")
 
 
@@ -74,7 +69,15 @@ def _not_found(request: web.Request) -> web.Response:
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except StorageUnavailable:
+        return envelope(request, 503, "db_unavailable", "Database unavailable", builtin=True,
+                        headers=RETRY_SOON)
+    except StorageBusy:
+        return envelope(request, 503, "db_busy", "Database busy", builtin=True, headers=RETRY_SOON)
     except RateLimited as exc:
+        metrics = metrics_of(request.app)
+        if metrics is not None:
+            metrics.rate_limited(route_template(request))
         return envelope(request, 429, exc.code, exc.message, builtin=True, headers=exc.headers,
                         force_core=True)
     except LocalcoreError as exc:

@@ -1,18 +1,19 @@
 """Who is calling: the session behind the request's cookie, resolved lazily and at most once.
 
 The auth feature installs the resolver (``SESSION_RESOLVER``); until then every request is anonymous.
-``/api/v1/*`` requires a user except the public paths (``/api/v1/config``), like upstream's auth hook.
+The auth gate asks for a user on the route families that declare ``needs_session`` (except their public
+paths), like upstream's auth hook.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from localcore.errors import Unauthorized
+from localcore.http.families import family_of
 from localcore.store import Session, User
 
 
@@ -27,7 +28,6 @@ Resolver = Callable[[web.Request], Awaitable[Identity | None]]
 SESSION_RESOLVER: web.AppKey[Resolver] = web.AppKey("session_resolver")
 _IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")
 _RESOLVED = web.RequestKey("identity_resolved", bool)
-PUBLIC_API = (re.compile(r"^/api/v1/config$"),)
 
 
 async def current_identity(request: web.Request) -> Identity | None:
@@ -52,6 +52,12 @@ async def require_identity(request: web.Request) -> Identity:
     return identity
 
 
+def resolved_user_id(request: web.BaseRequest) -> str | None:
+    """The caller's user id if this request already resolved its session (logging only: never resolves)."""
+    identity = request.get(_IDENTITY) if request.get(_RESOLVED) else None
+    return identity.user.id if identity is not None else None
+
+
 def forget_identity(request: web.Request) -> None:
     """After sign-in/out inside a request, make the next lookup resolve again."""
     request[_RESOLVED] = False
@@ -59,7 +65,8 @@ def forget_identity(request: web.Request) -> None:
 
 
 async def auth_gate(request: web.Request) -> None:
-    """Guard: ``/api/v1/*`` needs a session, except the public paths."""
-    path = request.path
-    if path.startswith("/api/v1/") and not any(p.match(path) for p in PUBLIC_API):
+    """Guard: a family with ``needs_session`` answers 401 to a caller without a session, except on its
+    public paths."""
+    family = family_of(request)
+    if family.needs_session and request.path not in family.public:
         await require_identity(request)

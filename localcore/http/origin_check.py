@@ -7,11 +7,12 @@ a server-side client, which no web page can forge, and passes. For a browser req
 - ``Origin`` present: it must be allowed (``null`` never is);
 - no ``Origin``: ``Sec-Fetch-Site`` must be ``same-origin`` or ``none`` (the user typed it).
 
-This applies to every write that carries the session cookie, and to every ``/auth/*`` write whether or
-not a cookie is present: without that, a page on another local origin (another port is same-site, so
-SameSite cookies do not help) could sign the browser into the attacker's account (login CSRF) with a
-``text/plain`` form POST. A cookie-less cross-site navigation keeps upstream's
-``CROSS_SITE_NAVIGATION_LOGIN_BLOCKED`` code.
+This applies to every write that carries the session cookie, and to every write of a route family with
+``login_csrf`` (the sign-in routes) whether or not a cookie is present: without that, a page on another
+local origin (another port is same-site, so SameSite cookies do not help) could sign the browser into the
+attacker's account (login CSRF) with a ``text/plain`` form POST. A cookie-less cross-site navigation
+there keeps upstream's ``CROSS_SITE_NAVIGATION_LOGIN_BLOCKED`` code; the refusal's code is the family's
+``origin_code``.
 """
 
 from __future__ import annotations
@@ -19,16 +20,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from localcore.errors import LocalcoreError
+from localcore.http.families import family_of
 from localcore.http.handler import Guard
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _TRUSTED_FETCH_SITES = frozenset({"same-origin", "none"})
-_AUTH_PREFIX = "/auth/"
-
-
-def _refuse(request: web.Request, auth_code: str, message: str) -> LocalcoreError:
-    code = auth_code if request.path.startswith(_AUTH_PREFIX) else "invalid_origin"
-    return LocalcoreError(403, code, message)
 
 
 def origin_check_guard(cookie_name: str, trusted_origins: tuple[str, ...]) -> Guard:
@@ -42,7 +38,8 @@ def origin_check_guard(cookie_name: str, trusted_origins: tuple[str, ...]) -> Gu
         if origin is None and fetch_site is None:
             return  # not a browser
         has_cookie = cookie_name in request.cookies
-        if not has_cookie and not request.path.startswith(_AUTH_PREFIX):
+        family = family_of(request)
+        if not has_cookie and not family.login_csrf:
             return  # no ambient credential to abuse, and not a sign-in
         if origin is not None:
             own = f"{request.scheme}://{request.host}".lower()
@@ -52,8 +49,8 @@ def origin_check_guard(cookie_name: str, trusted_origins: tuple[str, ...]) -> Gu
         if allowed:
             return
         if not has_cookie and fetch_site == "cross-site" and request.headers.get("Sec-Fetch-Mode") == "navigate":
-            raise _refuse(request, "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED", "Cross-site navigation login blocked")
+            raise LocalcoreError(403, "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED", "Cross-site navigation login blocked")
         message = "Invalid origin" if origin is not None else "Cross-site request refused"
-        raise _refuse(request, "INVALID_ORIGIN", message)
+        raise LocalcoreError(403, family.origin_code, message)
 
     return guard

@@ -1,9 +1,10 @@
-"""Rate limits kept in the backend, so every process sharing it counts together (SPEC §2 fix 1).
+"""Rate limits kept in the backend, so every process sharing it counts together.
 
-Rules attach to a route template and method (``POST /auth/sign-in/email``); each has a key (client IP,
-workspace id, or IP plus user). Fixed windows; a refused request gets 429 ``rate_limited`` with
-``Retry-After``. ``RATE_LIMIT_OVERRIDES_JSON`` replaces ``max``/``window`` per rule, keyed
-``"<METHOD> <path>"`` first, then ``"<path>"`` (paths in ``:param`` style as upstream).
+The machinery only: each feature declares its rules where it registers its routes
+(``RateLimiter.add_rules``). A rule attaches to a route template and method (``POST /auth/sign-in/email``)
+and has a key (client IP, workspace id, or IP plus user). Fixed windows; a refused request gets 429
+``rate_limited`` with ``Retry-After``. ``RATE_LIMIT_OVERRIDES_JSON`` replaces ``max``/``window`` per rule,
+keyed ``"<METHOD> <path>"`` first, then ``"<path>"`` (paths in ``:param`` style as upstream).
 """
 
 from __future__ import annotations
@@ -55,17 +56,6 @@ class Rule:
         return parse_window(self.window)
 
 
-DEFAULT_RULES: tuple[Rule, ...] = (
-    Rule("POST", "/auth/sign-in/email", 5, "1 minute", by_ip),
-    Rule("POST", "/auth/sign-up/email", 3, "1 hour", by_ip),
-    Rule("POST", "/auth/request-password-reset", 3, "1 hour", by_ip),
-    Rule("POST", "/auth/send-verification-email", 3, "1 hour", by_ip),
-    Rule("POST", "/auth/sign-in/magic-link", 5, "1 minute", by_ip),
-    Rule("POST", "/api/v1/workspaces/:id/invites", 20, "1 hour", by_workspace, deferred=True),
-    Rule("POST", "/api/v1/invites/resolve", 60, "1 minute", by_ip),
-    Rule("POST", "/api/v1/invites/accept", 10, "1 minute", by_ip_and_user),
-)
-
 _BRACES = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
 
@@ -75,19 +65,25 @@ def colon_style(template: str) -> str:
 
 
 class RateLimiter:
-    def __init__(self, store: RateLimitStore, clock: Clock, config: Config,
-                 rules: tuple[Rule, ...] = DEFAULT_RULES) -> None:
+    def __init__(self, store: RateLimitStore, clock: Clock, config: Config, rules: tuple[Rule, ...] = ()) -> None:
         self.store = store
         self.clock = clock
         self.enabled = config.rate_limits_enabled
+        self.overrides = config.rate_limit_overrides
         self.rules: dict[tuple[str, str], Rule] = {}
         self._by_route: dict[tuple[str, str], Rule | None] = {}
+        self.add_rules(rules)
+
+    def add_rules(self, rules: tuple[Rule, ...]) -> None:
+        """A feature's rules for its routes (at set-up), with the operator's overrides applied."""
         for rule in rules:
-            override = (config.rate_limit_overrides.get(f"{rule.method} {rule.path}")
-                        or config.rate_limit_overrides.get(rule.path))
+            if (rule.method, rule.path) in self.rules:
+                raise ValueError(f"rate limit for {rule.method} {rule.path} is declared twice")
+            override = self.overrides.get(f"{rule.method} {rule.path}") or self.overrides.get(rule.path)
             if override is not None:
                 rule = Rule(rule.method, rule.path, override.max, override.window, rule.key, rule.deferred)
             self.rules[(rule.method, rule.path)] = rule
+        self._by_route.clear()
 
     def rule_for(self, request: web.Request) -> Rule | None:
         resource = request.match_info.route.resource

@@ -3,10 +3,10 @@
 The nonce (16 random bytes, base64) is generated on first use and kept in ``request[CSP_NONCE]`` so the
 shell can stamp it on its ``<script>`` and ``<style>`` tags.
 
-Two privacy rules ride along: every answer under ``/api/`` and ``/auth/`` is ``Cache-Control: no-store``
-(they carry sessions, tokens and personal data that no browser or proxy cache may keep; a route may not
-loosen it), and the ``Server`` header names no software version (aiohttp's default names both Python's
-and its own, which only helps an attacker pick an exploit).
+Two privacy rules ride along: every answer of a ``private`` route family (the API and auth routes) is
+``Cache-Control: no-store`` (they carry sessions, tokens and personal data that no browser or proxy cache
+may keep; a route may not loosen it), and the ``Server`` header names no software version (aiohttp's
+default names both Python's and its own, which only helps an attacker pick an exploit).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import secrets
 from aiohttp import web, web_response
 
 from localcore.config import Config
+from localcore.http.families import family_of
 
 CSP_NONCE = web.RequestKey("csp_nonce", str)
 
@@ -34,7 +35,6 @@ STATIC_HEADERS = {
     "X-XSS-Protection": "0",
 }
 SERVER_HEADER = "localcore"
-PRIVATE_PREFIXES = ("/api/", "/auth/")
 
 
 def content_security_policy(nonce: str, *, upgrade_insecure_requests: bool) -> str:
@@ -83,7 +83,7 @@ def setup_security_headers(app: web.Application, config: Config) -> None:
             if name not in headers:
                 headers[name] = value
         headers["Server"] = SERVER_HEADER
-        if request.path.startswith(PRIVATE_PREFIXES):
+        if family_of(request).private:
             headers["Cache-Control"] = "no-store"
         if csp:
             nonce = csp_nonce(request)

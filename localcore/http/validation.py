@@ -14,6 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from localcore.errors import LocalcoreError
+from localcore.http.families import family_of
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -79,9 +80,10 @@ def decode_json(raw: bytes) -> Any:
 
 
 async def read_json(request: web.Request, *, allow_empty: bool = False) -> Any:
-    """The decoded JSON body (form bodies are accepted on ``/auth/*`` as upstream)."""
+    """The decoded JSON body (form bodies too, on route families that accept them: the auth routes, as
+    upstream)."""
     content_type = request.content_type
-    if content_type == "application/x-www-form-urlencoded" and request.path.startswith("/auth/"):
+    if content_type == "application/x-www-form-urlencoded" and family_of(request).form_bodies:
         try:
             form = dict(await request.post())
         except (UnicodeDecodeError, ValueError):

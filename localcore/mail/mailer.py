@@ -9,6 +9,7 @@ owner needs). Logs never carry the link, which holds a live token (docs/compatib
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from localcore.clock import Clock, system_clock
@@ -34,6 +35,8 @@ class Mailer:
         self.app_name = app_name
         self.logger = logger or logging.getLogger("localcore.mail")
         self.clock = clock
+        #: Told of every delivery attempt (``True`` = handed to the transport); the app's metrics.
+        self.on_delivery: Callable[[bool], None] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -52,7 +55,14 @@ class Mailer:
         if transport is None or not sender:
             raise RuntimeError("mail is disabled")  # callers check `enabled` first
         message = MailMessage(to=to, subject=email.subject, html=email.html, text=email.text)
-        message_id = await transport.send(message, sender=sender)
+        try:
+            message_id = await transport.send(message, sender=sender)
+        except BaseException:
+            if self.on_delivery is not None:
+                self.on_delivery(False)
+            raise
+        if self.on_delivery is not None:
+            self.on_delivery(True)
         self.logger.info("mail sent: %s to %s (id %s)", kind, to, message_id)
 
     async def send_verify_email(self, to: str, *, verify_url: str, ttl_seconds: int) -> None:

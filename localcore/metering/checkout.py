@@ -1,4 +1,4 @@
-"""What every payment provider shares: credit packs, webhook results, the checkout provider interface.
+"""What every checkout shares: credit packs, attribution secrets, the checkout provider interface.
 
 A pack id is its credit value in EUR (``"10"`` grants 10 credits-EUR = 10_000_000 micros), so the id
 drives crediting and never the order total; ``priceMinor`` is the same value in cents. Provider variant and
@@ -7,10 +7,8 @@ price ids stay server-side: the balance response lists packs without them.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
@@ -43,30 +41,6 @@ class CreditPack:
         return body
 
 
-@dataclass(frozen=True, slots=True)
-class WebhookResult:
-    """A webhook's answer: ``{ok, reason?, orderId?, created?}`` with the status the provider sees
-    (401 bad signature, 400 unparseable, 500 = "retry me", 200 = done or deliberately ignored)."""
-
-    status: int
-    body: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def ok(cls, reason: str | None = None, **extra: Any) -> WebhookResult:
-        body: dict[str, Any] = {"ok": True}
-        if reason:
-            body["reason"] = reason
-        body.update({k: v for k, v in extra.items() if v is not None})
-        return cls(200, body)
-
-    @classmethod
-    def fail(cls, status: int, reason: str, **extra: Any) -> WebhookResult:
-        return cls(status, {"ok": False, "reason": reason, **{k: v for k, v in extra.items() if v is not None}})
-
-
-INVALID_SIGNATURE = WebhookResult.fail(401, "invalid_signature")
-
-
 def price_label(pack_id: str, currency: str) -> str:
     """Locale-style currency label with 0 decimals: ``"€10"``."""
     whole = Decimal(pack_id).to_integral_value(rounding=ROUND_HALF_UP)
@@ -87,26 +61,11 @@ def fixed_packs(pack_ids: Sequence[str], default_pack: str | None, currency: str
     return packs
 
 
-def hmac_hex(secret: str, message: bytes | str) -> str:
-    data = message.encode("utf-8") if isinstance(message, str) else message
-    return hmac.new(secret.encode("utf-8"), data, hashlib.sha256).hexdigest()
-
-
-def same_text(expected: str, given: str) -> bool:
-    """Constant-time comparison of two strings as given (a length mismatch fails, case matters)."""
-    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8", "surrogatepass"))
-
-
 def attribution_secrets(current: str | None, previous: Sequence[str], webhook_secret: str) -> tuple[str, ...]:
     """Current first, then previous ones; blanks dropped; never empty (falls back to the webhook secret),
     so configuration can never switch attribution off."""
     secrets = tuple(s for s in (current, *previous) if s and s.strip())
     return secrets or (webhook_secret,)
-
-
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    return value if value else None
 
 
 class CheckoutProvider(Protocol):

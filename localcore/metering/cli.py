@@ -16,9 +16,10 @@ import sys
 import uuid
 from decimal import Decimal, InvalidOperation
 
-from localcore.clock import iso
 from localcore.config import Config
-from localcore.metering.types import SAFE_INTEGER_MAX, MeteringBalance
+from localcore.contract.clock import iso
+from localcore.contract.ledger import SAFE_INTEGER_MAX, MeteringBalance
+from localcore.metering.service import LEDGER_VOCABULARY
 from localcore.store import Backend, User
 
 MICROS = 1_000_000
@@ -114,7 +115,8 @@ async def run(args: argparse.Namespace, config: Config) -> int:
                       f"reserved {credits_text(balance.active_reserved_micros)}, "
                       f"available {credits_text(balance.available_micros)})")
             return 0
-        entries = await backend.metering.list_ledger(user.id, max(1, min(50, args.limit)))
+        ledger = backend.metering.with_vocabulary(LEDGER_VOCABULARY)  # the history the user's page shows
+        entries = await ledger.list_ledger(user.id, max(1, min(50, args.limit)))
         if args.json:
             print(json.dumps({"entries": [{"id": e.id, "kind": e.kind, "amountMicros": e.amount_micros,
                                            "createdAt": iso(e.created_at), "description": e.description}

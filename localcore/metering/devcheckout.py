@@ -26,10 +26,11 @@ from typing import Any, Literal
 
 import aiohttp
 
-from localcore.clock import Clock
+from localcore.contract.clock import Clock
 from localcore.errors import CreditsError
-from localcore.metering.checkout import CheckoutFailed, CreditPack, WebhookResult, fixed_packs
+from localcore.metering.checkout import CheckoutFailed, CreditPack, fixed_packs
 from localcore.metering.stripe import StripeWebhook, sign_attribution, sign_payload
+from localcore.metering.webhooks import WebhookResult
 from localcore.store import StoreError, TokenStore
 
 CHECKOUT_KIND = "dev-checkout"

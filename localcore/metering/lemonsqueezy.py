@@ -1,42 +1,37 @@
-"""Lemon Squeezy one-time credit packs: webhook verification and decisions, attribution, checkout.
+"""Lemon Squeezy one-time credit packs: the webhook's scheme and decisions, attribution, checkout.
 
-Exact scheme (reference/metering.md §5.5, §5.6): ``X-Signature`` is the lowercase hex HMAC-SHA256 of the
-*raw body* under the webhook secret, verified in constant time before any JSON is parsed. The buyer is
-identified by ``meta.custom_data.user_id``, which only counts with a valid ``uat`` =
+Exact scheme: ``X-Signature`` is the lowercase hex HMAC-SHA256 of the *raw body* under the webhook secret,
+verified in constant time before any JSON is parsed. The buyer is identified by
+``meta.custom_data.user_id``, which only counts with a valid ``uat`` =
 ``hex(HMAC(attribution secret, "credit-user:" + user_id))`` minted by our checkout (any configured secret
-verifies, so secrets rotate). A paid order we recognise but cannot safely credit answers a retryable 500;
-a genuinely foreign order is acknowledged with 200.
+verifies, so secrets rotate). An order is ours when its store, mode and currency say so; its variant says
+what it is worth (times the quantity). The flow and its answers are ``webhooks.PaymentWebhook``'s.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from localcore.metering.checkout import (
-    INVALID_SIGNATURE,
-    CheckoutFailed,
-    CreditPack,
-    WebhookResult,
-    fixed_packs,
-    header,
-    hmac_hex,
-    same_text,
-)
+from localcore.metering.checkout import CheckoutFailed, CreditPack, fixed_packs
 from localcore.metering.payload import as_number as _number
 from localcore.metering.payload import as_object as _obj
 from localcore.metering.payload import as_text as _text
 from localcore.metering.service import CreditsService
-from localcore.metering.types import SAFE_INTEGER_MAX
-
-log = logging.getLogger("localcore.credits.lemonsqueezy")
-UserExists = Callable[[str], Awaitable[bool]]
+from localcore.metering.webhooks import (
+    PaymentWebhook,
+    PurchaseIdentity,
+    UserExists,
+    WebhookConfig,
+    header,
+    hmac_hex,
+    net_paid_minor,
+    same_text,
+)
 
 
 def sign_attribution(user_id: str, secret: str) -> str:
@@ -66,19 +61,10 @@ class LemonSqueezyCheckout:
     api_base_url: str = "https://api.lemonsqueezy.com"
 
 
-@dataclass(frozen=True, slots=True)
-class LemonSqueezyConfig:
-    webhook_secret: str
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LemonSqueezyConfig(WebhookConfig):
     credit_micros_by_variant: dict[str, int]
-    expected_test_mode: bool
-    attribution_secrets: tuple[str, ...]
     expected_store_id: str | None = None
-    credit_only_store: bool = True
-    require_currency: str = "EUR"
-    credit_micros_per_unit: int | None = 1_000_000
-    checkout: LemonSqueezyCheckout | None = None
-    creditable_events: tuple[str, ...] = ("order_created",)
-    refund_events: tuple[str, ...] = ("order_refunded",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +84,6 @@ class LemonSqueezyOrder:
     refunded_amount: float = 0
     variant_id: str | None = None
     quantity: int = 1
-
-
-
 
 
 def _ident(value: object) -> str | None:
@@ -143,128 +126,89 @@ def parse_order(payload: object) -> LemonSqueezyOrder | None:
     )
 
 
-def money_consistent(sub: float, disc: float, total: float, tax: float) -> bool:
-    """Net paid cross-checked two ways (a discount cannot hide behind tax)."""
-    return (sub >= 0 and disc >= 0 and total > 0 and math.isfinite(tax) and tax >= 0 and sub >= disc
-            and total >= tax and (sub - disc) <= (total - tax) + 1)
+class LemonSqueezyWebhook(PaymentWebhook[LemonSqueezyOrder]):
+    """``POST /api/credits/webhooks/lemonsqueezy``."""
 
-
-def load_json(raw: bytes) -> object:
-    """Strict JSON (no NaN/Infinity, valid UTF-8), as ``JSON.parse``; raises ``ValueError``."""
-    def refuse(name: str) -> object:
-        raise ValueError(name)
-    return json.loads(raw.decode("utf-8"), parse_constant=refuse)
-
-
-class LemonSqueezyWebhook:
-    """``POST /api/credits/webhooks/lemonsqueezy``: verify → parse → decide (§5.6) → grant or revoke."""
+    name = "lemonsqueezy"
+    order_noun = "order"
+    item_noun = "variant"
+    status_reason = "order_status"
+    unparseable_reason = "unparseable_order"
+    missing_id_reason = "missing_order_id"  # never: an order without an id does not parse
+    creditable_events = ("order_created",)
+    refund_events = ("order_refunded",)
 
     def __init__(self, config: LemonSqueezyConfig, service: CreditsService, user_exists: UserExists) -> None:
+        super().__init__(config, service, user_exists)
         self.config = config
-        self.service = service
-        self.user_exists = user_exists
-        self.require_currency = config.require_currency.upper()
+        self.expected_store_id = config.expected_store_id
 
-    # Route predicates: strict = positively ours; lenient = nothing present contradicts us.
+    def verify(self, raw: bytes, headers: Mapping[str, str]) -> bool:
+        return verify_signature(raw, header(headers, "X-Signature"), self.config.webhook_secret)
+
+    def parse(self, payload: object) -> LemonSqueezyOrder | None:
+        return parse_order(payload)
+
+    def event_type(self, event: LemonSqueezyOrder) -> str:
+        return event.event_name
+
+    def order_id(self, event: LemonSqueezyOrder) -> str | None:
+        return event.order_id
+
+    def purchase_key(self, order_id: str) -> str:
+        mode = "test" if self.expected_test_mode else "live"
+        return f"ls:{self.expected_store_id or 'default'}:{mode}:{order_id}"
+
+    # Strict = positively ours; lenient = nothing present contradicts us.
     def strict(self, order: LemonSqueezyOrder) -> bool:
-        c = self.config
-        return (order.currency is not None and order.currency.upper() == self.require_currency
-                and order.test_mode is not None and order.test_mode == c.expected_test_mode
-                and (c.expected_store_id is None or order.store_id == c.expected_store_id))
+        return (order.currency is not None and order.currency.upper() == self.currency
+                and order.test_mode is not None and order.test_mode == self.expected_test_mode
+                and (self.expected_store_id is None or order.store_id == self.expected_store_id))
 
-    def lenient(self, order: LemonSqueezyOrder) -> bool:
-        c = self.config
-        if order.currency is not None and order.currency.upper() != self.require_currency:
+    def lenient(self, event: LemonSqueezyOrder) -> bool:
+        if event.currency is not None and event.currency.upper() != self.currency:
             return False
-        if order.test_mode is not None and order.test_mode != c.expected_test_mode:
+        if event.test_mode is not None and event.test_mode != self.expected_test_mode:
             return False
-        return not (c.expected_store_id is not None and order.store_id is not None
-                    and order.store_id != c.expected_store_id)
+        return not (self.expected_store_id is not None and event.store_id is not None
+                    and event.store_id != self.expected_store_id)
 
     def known_variant(self, order: LemonSqueezyOrder) -> bool:
         return order.variant_id is not None and order.variant_id in self.config.credit_micros_by_variant
 
-    def is_credit_order(self, order: LemonSqueezyOrder) -> bool:
-        return self.known_variant(order) and self.strict(order)
+    def is_credit_order(self, event: LemonSqueezyOrder) -> bool:
+        return self.known_variant(event) and self.strict(event)
 
-    def is_unverified_credit_order(self, order: LemonSqueezyOrder) -> bool:
-        return self.known_variant(order) and not self.strict(order) and self.lenient(order)
+    def is_unverified_credit_order(self, event: LemonSqueezyOrder) -> bool:
+        return self.known_variant(event) and not self.strict(event) and self.lenient(event)
 
-    def is_our_store_order(self, order: LemonSqueezyOrder) -> bool:
-        return self.config.credit_only_store and self.strict(order)
+    def is_our_store_order(self, event: LemonSqueezyOrder) -> bool:
+        return self.credit_only_store and self.strict(event)
 
-    def purchase_key(self, order_id: str) -> str:
-        mode = "test" if self.config.expected_test_mode else "live"
-        return f"ls:{self.config.expected_store_id or 'default'}:{mode}:{order_id}"
+    def payment_status(self, event: LemonSqueezyOrder) -> str | None:
+        return event.status
 
-    async def handle(self, raw: bytes, headers: Mapping[str, str]) -> WebhookResult:
-        if not verify_signature(raw, header(headers, "X-Signature"), self.config.webhook_secret):
-            return INVALID_SIGNATURE
-        try:
-            payload = load_json(raw)
-        except ValueError:
-            return WebhookResult.fail(400, "invalid_json")
-        order = parse_order(payload)
-        if order is None:
-            return WebhookResult.fail(400, "unparseable_order")
-        if order.event_name in self.config.refund_events:
-            return await self._refund(order)
-        if order.event_name not in self.config.creditable_events:
-            return WebhookResult.ok("ignored_event")
-        return await self._purchase(order)
+    def attributed(self, event: LemonSqueezyOrder) -> bool:
+        return verify_attribution(event.user_id, event.uat, self.config.attribution_secrets)
 
-    async def _refund(self, order: LemonSqueezyOrder) -> WebhookResult:
-        if not self.lenient(order):
-            return WebhookResult.ok("refund_not_our_store", orderId=order.order_id)
-        fraction = (order.refunded_amount / order.total
-                    if order.refunded_amount > 0 and order.total is not None and order.total > 0 else None)
-        revoked = await self.service.revoke_purchase(
-            self.purchase_key(order.order_id), refund_fraction=fraction, allow_tombstone=self.lenient(order),
-            expected_store_id=self.config.expected_store_id, expected_test_mode=self.config.expected_test_mode,
-            expected_currency=self.require_currency)
-        log.info("lemonsqueezy refund %s: revoked=%s", order.order_id, revoked)
-        return WebhookResult.ok("refund_revoked" if revoked else "refund_noop", orderId=order.order_id)
+    def buyer(self, event: LemonSqueezyOrder) -> str | None:
+        return event.user_id
 
-    async def _purchase(self, order: LemonSqueezyOrder) -> WebhookResult:
-        oid = order.order_id
-        if order.status != "paid":
-            looks_ours = (self.is_credit_order(order) or self.is_our_store_order(order)
-                          or self.is_unverified_credit_order(order))
-            if order.status is None and looks_ours:
-                return WebhookResult.fail(500, "order_status_missing", orderId=oid)
-            return WebhookResult.ok(f"order_status_{order.status or 'unknown'}", orderId=oid)
-        if not self.is_credit_order(order):
-            if self.is_unverified_credit_order(order):
-                log.warning("lemonsqueezy order %s: known variant with incomplete identity", oid)
-                return WebhookResult.fail(500, "unverified_credit_order", orderId=oid)
-            if self.is_our_store_order(order):
-                log.warning("lemonsqueezy order %s: unknown variant %s on a credit-only store", oid,
-                            order.variant_id)
-                return WebhookResult.fail(500, "unrecognized_credit_variant", orderId=oid)
-            return WebhookResult.ok("not_a_credit_order", orderId=oid)
-        if not verify_attribution(order.user_id, order.uat, self.config.attribution_secrets):
-            log.warning("lemonsqueezy order %s: invalid or missing attribution token", oid)
-            return WebhookResult.fail(500, "untrusted_attribution", orderId=oid)
-        if order.user_id is None:
-            return WebhookResult.fail(500, "missing_user_id", orderId=oid)
-        if not await self.user_exists(order.user_id):
-            return WebhookResult.ok("user_not_found", orderId=oid)
-        assert order.variant_id is not None  # is_credit_order checked it
-        amount = self.config.credit_micros_by_variant[order.variant_id] * max(1, order.quantity)
-        if not 0 < amount <= SAFE_INTEGER_MAX:
-            return WebhookResult.fail(500, "no_credit_amount", orderId=oid)
-        if self.config.credit_micros_per_unit:
-            sub, disc, total = order.subtotal, order.discount_total, order.total
-            if sub is None or disc is None or total is None or not money_consistent(sub, disc, total, order.tax):
-                return WebhookResult.fail(500, "invalid_money_fields", orderId=oid)
-            one_cent = self.config.credit_micros_per_unit / 100
-            if max(0, sub - disc) * one_cent + one_cent <= amount:
-                log.warning("lemonsqueezy order %s underpaid for %s micros", oid, amount)
-                return WebhookResult.fail(500, "underpaid_order", orderId=oid)
-        created = await self.service.grant_purchase(
-            order.user_id, self.purchase_key(oid), amount, store_id=order.store_id, test_mode=order.test_mode,
-            currency=order.currency, variant_id=order.variant_id)
-        return WebhookResult.ok(orderId=oid, created=created)
+    def credit_micros(self, event: LemonSqueezyOrder) -> int:
+        assert event.variant_id is not None  # is_credit_order checked it
+        return self.config.credit_micros_by_variant[event.variant_id] * max(1, event.quantity)
+
+    def net_paid_minor(self, event: LemonSqueezyOrder) -> float | None:
+        return net_paid_minor(event.subtotal, event.discount_total, event.total, event.tax,
+                              allow_zero_total=False)
+
+    def identity(self, event: LemonSqueezyOrder) -> PurchaseIdentity:
+        return PurchaseIdentity(event.store_id, event.test_mode, event.currency, event.variant_id)
+
+    def refund_fraction(self, event: LemonSqueezyOrder) -> float | None:
+        if event.refunded_amount > 0 and event.total is not None and event.total > 0:
+            return event.refunded_amount / event.total
+        return None
 
 
 class LemonSqueezyCheckoutProvider:

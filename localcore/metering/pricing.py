@@ -1,4 +1,4 @@
-"""Token usage → credit micros (reference/metering.md §6), fail-closed.
+"""Token usage → credit micros, fail-closed.
 
 Rates are pricing-currency units (EUR) per million tokens. The configured rates are searched first, then
 the built-in table; an unmatched model bills at the *highest* known rate (never at zero, never at a cheap

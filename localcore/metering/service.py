@@ -1,4 +1,4 @@
-"""The credits policy over ``backend.metering`` (reference/metering.md §3.15): ``CreditsService``.
+"""The credits policy over ``backend.metering``: ``CreditsService``.
 
 The store owns the invariants (no overdraw, idempotency, refunds); this layer owns the product rules:
 the lazy, idempotent signup grant; the run hold sized ``hold + min_balance`` so the floor is still there
@@ -19,20 +19,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from localcore.errors import CreditsError
-from localcore.metering.pricing import PricingConfig, TokenUsage, usage_to_credits
-from localcore.metering.types import (
+from localcore.contract.ledger import (
     SAFE_INTEGER_MAX,
     CreditLedgerEntry,
     InsufficientCreditError,
+    LedgerVocabulary,
     MeteringStore,
 )
+from localcore.contract.rules_ledger import fallback_usage_id
+from localcore.errors import CreditsError
+from localcore.metering.pricing import PricingConfig, TokenUsage, usage_to_credits
 
 log = logging.getLogger("localcore.credits")
 
 SIGNUP_GRANT_REASON = "signup_grant"
 USAGE_SOURCE = "pi-chat"
 FALLBACK_SOURCE = "pi-chat-fallback"
+#: The names this service's ledger rows carry, upstream's: every purchase (Stripe's too) is recorded with
+#: the source "lemonsqueezy", and a hold that expires marked is topped up as "pi-chat-expired".
+LEDGER_VOCABULARY = LedgerVocabulary(
+    purchase_source="lemonsqueezy", refund_source="lemonsqueezy-refund", expired_hold_source="pi-chat-expired",
+    signup_grant_reason=SIGNUP_GRANT_REASON, fallback_sources=(FALLBACK_SOURCE,))
 CREDITS_CURRENCY = "credits"
 OUT_OF_CREDITS = "You're out of credits. Top up your balance to keep going."
 FallbackKind = Literal["usage_write_failed", "no_billable_usage"]
@@ -143,6 +150,10 @@ class UsageRecord:
 
 
 class CreditsService:
+    """The credits policy over one ledger. ``store`` should speak ``LEDGER_VOCABULARY`` (``for_store``
+    sees to it), so that the rows the ledger writes on its own carry this service's names; raises
+    ``ValueError`` for an unsafe ``config``."""
+
     def __init__(self, store: MeteringStore, config: CreditsConfig | None = None) -> None:
         self.store = store
         self.config = config or CreditsConfig()
@@ -150,6 +161,11 @@ class CreditsService:
         if problems:
             raise ValueError("invalid credits config: " + "; ".join(problems))
         self._signup_granted: set[str] = set()
+
+    @classmethod
+    def for_store(cls, store: MeteringStore, config: CreditsConfig | None = None) -> CreditsService:
+        """The service over ``store``, given this service's ledger vocabulary first."""
+        return cls(store.with_vocabulary(LEDGER_VOCABULARY), config)
 
     @property
     def enabled(self) -> bool:
@@ -249,7 +265,7 @@ class CreditsService:
         top_up = max(0, self.config.run_reservation_micros - already)
         if top_up > 0:
             await self.store.record_usage(
-                f"usage-fallback:{reservation_id or run_id}", user_id, top_up, run_id=run_id,
+                fallback_usage_id(reservation_id or run_id), user_id, top_up, run_id=run_id,
                 source=FALLBACK_SOURCE, provider_cost_micros=0,
                 metadata={"kind": f"{kind}_fallback", "reservationId": reservation_id,
                           "alreadyBilledMicros": already, "currency": CREDITS_CURRENCY})

@@ -1,5 +1,6 @@
-"""Credits configuration: the ``[credits]`` TOML table and the ``BORING_CREDITS_*`` environment, validated
-at start-up (every problem reported at once in one ``ConfigError``).
+"""Credits configuration: the ``[credits]`` TOML table and the ``BORING_CREDITS_*`` environment, read into
+the typed ``CreditsSettings`` that ``Config.credits`` holds. ``load_config`` reads and checks them with
+everything else (every problem reported at once in one ``ConfigError``); nothing here imports aiohttp.
 
 One key space: a TOML key is the environment name without ``BORING_CREDITS_``, lowercased
 (``BORING_CREDITS_LS_WEBHOOK_SECRET`` ↔ ``[credits] ls_webhook_secret``); the environment wins. Unknown
@@ -8,7 +9,7 @@ names follow upstream's app wiring (``BORING_CREDITS_ENABLED``, ``_SIGNUP_GRANT_
 ``_MIN_BALANCE_EUR``, ``_MARGIN``, ``_RATES``, ``_LS_*``, ``_STRIPE_*``, ``_ATTRIBUTION_SECRET[_PREVIOUS]``);
 provider API base URLs are configurable so tests can run fake providers on loopback.
 
-Registration-time rules (reference/metering.md §5.1) are checked here too: both providers at once, Lemon
+Registration-time rules are checked here too (``settings_problems``): both providers at once, Lemon
 Squeezy without credit variants, store id or explicit test mode, a webhook without server-side checkout
 (no attribution token could ever be minted), Stripe non-2-decimal currencies, checkout without webhook
 secret or redirect URL, unknown default packs, custom-pack collisions, test mode in production.
@@ -18,15 +19,16 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from localcore.contract.ledger import SAFE_INTEGER_MAX
 from localcore.errors import ConfigError
 from localcore.metering.pricing import PricingConfig, Rate, RateRule
 from localcore.metering.service import CreditsConfig, config_problems
-from localcore.metering.types import SAFE_INTEGER_MAX
 
 ENV_PREFIX = "BORING_CREDITS_"
 CREDIT_MICROS_PER_UNIT = 1_000_000
@@ -94,7 +96,8 @@ def eur_to_micros(value: Decimal) -> int:
 
 
 class CreditsSettings(_Model):
-    """The raw-but-typed settings; ``build_credits_setup`` turns them into policy and provider configs."""
+    """The typed settings (``Config.credits``); ``policy_config`` and the feature's wiring turn them into
+    the policy and the provider configs."""
 
     enabled: bool = True
     signup_grant_eur: Decimal = Field(default=Decimal(2), ge=0)
@@ -232,7 +235,8 @@ def _positive(text: object, entry: str) -> float:
 
 
 def read_settings(raw: dict[str, Any]) -> CreditsSettings:
-    """``Config.credits`` (TOML table + ``env``) → typed settings, or ``ConfigError`` with every problem."""
+    """The ``[credits]`` TOML table, with the ``BORING_CREDITS_*`` variables under ``"env"`` (they win), →
+    typed settings, or ``ConfigError`` with every problem, each named by where it was set."""
     values: dict[str, Any] = {str(k).lower(): v for k, v in raw.items() if k != "env"}
     origin = {key: f"credits.{key}" for key in values}
     for name, value in dict(raw.get("env") or {}).items():
@@ -262,6 +266,24 @@ def read_settings(raw: dict[str, Any]) -> CreditsSettings:
     return settings
 
 
+def load_credits_settings(section: Mapping[str, Any], env: Mapping[str, str], *, production: bool,
+                          problems: list[str]) -> CreditsSettings:
+    """``Config.credits``: the ``[credits]`` TOML table plus every ``BORING_CREDITS_*`` variable, read and
+    checked by every rule here. Each problem is appended to ``problems``; the defaults stand in for
+    settings that cannot be read, so the rest of the configuration is still checked."""
+    raw = dict(section)
+    for name, value in env.items():
+        if name.startswith(ENV_PREFIX):
+            raw.setdefault("env", {})[name] = value
+    try:
+        settings = read_settings(raw)
+    except ConfigError as exc:
+        problems += exc.problems
+        return CreditsSettings()
+    problems += settings_problems(settings, production=production)
+    return settings
+
+
 def policy_config(settings: CreditsSettings) -> CreditsConfig:
     pricing = PricingConfig(
         margin=settings.margin,
@@ -282,8 +304,9 @@ def policy_config(settings: CreditsSettings) -> CreditsConfig:
 
 
 def settings_problems(settings: CreditsSettings, *, production: bool) -> list[str]:
-    """Cross-field and registration-time rules (metering.md §5.1). Nothing is checked when disabled:
-    the kill switch must boot even with stale provider configuration."""
+    """Cross-field and registration-time rules: a configuration that would take payments it cannot credit,
+    credit what nobody paid, or bill below cost. Nothing is checked when disabled: the kill switch must
+    boot even with stale provider configuration."""
     if not settings.enabled:
         return []
     problems = [f"credits: {p}" for p in config_problems(policy_config(settings))]

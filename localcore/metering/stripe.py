@@ -1,42 +1,40 @@
-"""Stripe one-time credit packs (Checkout Sessions): webhook verification and decisions, checkout.
+"""Stripe one-time credit packs (Checkout Sessions): the webhook's scheme and decisions, checkout.
 
-Exact scheme (reference/metering.md §5.5, §5.7): ``Stripe-Signature: t=<unix s>,v1=<hex>[,v1=…]``, where
-v1 is HMAC-SHA256 of ``"<t>.<raw body>"`` under the endpoint secret; any v1 may match (constant time),
-and ``|now - t| > tolerance`` (300 s) is a replay (a tolerance ≤ 0 disables the window). The session
-metadata carries ``uat = hex(HMAC(attribution secret, "credit:" + user_id + ":" + pack_id))``, binding the
-buyer to the pack our server sold. Grants are keyed per PaymentIntent, so retries never double-credit.
+Exact scheme: ``Stripe-Signature: t=<unix s>,v1=<hex>[,v1=…]``, where v1 is HMAC-SHA256 of
+``"<t>.<raw body>"`` under the endpoint secret; any v1 may match (constant time), and
+``|now - t| > tolerance`` (300 s) is a replay (a tolerance ≤ 0 disables the window). The session metadata
+carries ``uat = hex(HMAC(attribution secret, "credit:" + user_id + ":" + pack_id))``, binding the buyer to
+the pack our server sold. Grants are keyed per PaymentIntent, so retries never double-credit. The flow and
+its answers are ``webhooks.PaymentWebhook``'s.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
 
-from localcore.clock import Clock
-from localcore.metering.checkout import (
-    INVALID_SIGNATURE,
-    CheckoutFailed,
-    CreditPack,
-    WebhookResult,
-    fixed_packs,
-    header,
-    hmac_hex,
-    same_text,
-)
-from localcore.metering.lemonsqueezy import load_json
+from localcore.contract.clock import Clock
+from localcore.metering.checkout import CheckoutFailed, CreditPack, fixed_packs
 from localcore.metering.payload import as_number as _number
 from localcore.metering.payload import as_object as _obj
 from localcore.metering.payload import as_text as _text
 from localcore.metering.service import CreditsService
-from localcore.metering.types import SAFE_INTEGER_MAX
+from localcore.metering.webhooks import (
+    PaymentWebhook,
+    PurchaseIdentity,
+    UserExists,
+    WebhookConfig,
+    header,
+    hmac_hex,
+    net_paid_minor,
+    same_text,
+)
 
-log = logging.getLogger("localcore.credits.stripe")
-UserExists = Callable[[str], Awaitable[bool]]
 DEFAULT_TOLERANCE_SECONDS = 300
+REFUND_EVENTS = ("charge.refunded", "charge.dispute.created")
 
 
 def sign_attribution(user_id: str, pack_id: str, secret: str) -> str:
@@ -110,20 +108,11 @@ class StripeCheckout:
     api_base_url: str = "https://api.stripe.com"
 
 
-@dataclass(frozen=True, slots=True)
-class StripeConfig:
-    webhook_secret: str
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StripeConfig(WebhookConfig):
     credit_micros_by_pack: dict[str, int]
-    expected_test_mode: bool
-    attribution_secrets: tuple[str, ...]
-    require_currency: str = "EUR"
-    credit_only_store: bool = True
-    credit_micros_per_unit: int | None = 1_000_000
     tolerance_seconds: float = DEFAULT_TOLERANCE_SECONDS
     custom_pack: CustomPack | None = None
-    checkout: StripeCheckout | None = None
-    creditable_events: tuple[str, ...] = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
-    refund_events: tuple[str, ...] = ("charge.refunded", "charge.dispute.created")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +132,6 @@ class StripeEvent:
     pack_id: str | None = None
     amount: float | None = None
     amount_refunded: float | None = None
-
-
-
 
 
 def _id(value: object) -> str | None:
@@ -176,43 +162,63 @@ def parse_event(payload: object) -> StripeEvent | None:
             amount_subtotal=_number(obj.get("amount_subtotal")), amount_total=_number(obj.get("amount_total")),
             amount_discount=_number(totals.get("amount_discount")), amount_tax=_number(totals.get("amount_tax")),
             pack_id=_text(meta.get("pack_id")))
-    if event_type in ("charge.refunded", "charge.dispute.created"):
+    if event_type in REFUND_EVENTS:
         return StripeEvent(event_type=event_type, payment_intent_id=_id(obj.get("payment_intent")),
                            livemode=livemode, currency=currency, amount=_number(obj.get("amount")),
                            amount_refunded=_number(obj.get("amount_refunded")))
     return StripeEvent(event_type=event_type)
 
 
-def net_paid_minor(event: StripeEvent) -> float | None:
-    """Net pre-tax paid in minor units, or None when a money field is missing or they disagree."""
-    sub, total, disc, tax = event.amount_subtotal, event.amount_total, event.amount_discount, event.amount_tax
-    if sub is None or total is None or disc is None or tax is None:
-        return None
-    if not (sub >= 0 and disc >= 0 and total >= 0 and tax >= 0 and sub >= disc and total >= tax
-            and sub - disc <= total - tax + 1):
-        return None
-    return max(0, sub - disc)
+def _net_paid_minor(event: StripeEvent) -> float | None:
+    return net_paid_minor(event.amount_subtotal, event.amount_discount, event.amount_total, event.amount_tax,
+                          allow_zero_total=True)
 
 
-class StripeWebhook:
-    """``POST /api/credits/webhooks/stripe``: verify → parse → decide (§5.7) → grant or revoke."""
+class StripeWebhook(PaymentWebhook[StripeEvent]):
+    """``POST /api/credits/webhooks/stripe``."""
+
+    name = "stripe"
+    order_noun = "session"
+    item_noun = "pack"
+    status_reason = "payment_status"
+    unparseable_reason = "unparseable_event"
+    missing_id_reason = "missing_payment_intent"
+    creditable_events = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
+    refund_events = REFUND_EVENTS
 
     def __init__(self, config: StripeConfig, service: CreditsService, user_exists: UserExists,
                  clock: Clock) -> None:
+        super().__init__(config, service, user_exists)
         self.config = config
-        self.service = service
-        self.user_exists = user_exists
         self.clock = clock
-        self.require_currency = config.require_currency.lower()
+
+    def verify(self, raw: bytes, headers: Mapping[str, str]) -> bool:
+        return verify_signature(raw, header(headers, "Stripe-Signature"), self.config.webhook_secret,
+                                now_seconds=self.clock().timestamp(), tolerance_seconds=self.config.tolerance_seconds)
+
+    def parse(self, payload: object) -> StripeEvent | None:
+        return parse_event(payload)
+
+    def event_type(self, event: StripeEvent) -> str:
+        return event.event_type
+
+    def order_id(self, event: StripeEvent) -> str | None:
+        return event.payment_intent_id
+
+    def missing_id_reference(self, event: StripeEvent) -> str | None:
+        return event.session_id
+
+    def purchase_key(self, order_id: str) -> str:
+        return f"stripe:{'test' if self.expected_test_mode else 'live'}:{order_id}"
 
     def strict(self, event: StripeEvent) -> bool:
-        return (event.livemode is not None and event.livemode == (not self.config.expected_test_mode)
-                and event.currency is not None and event.currency == self.require_currency)
+        return (event.livemode is not None and event.livemode == (not self.expected_test_mode)
+                and event.currency is not None and event.currency == self.currency.lower())
 
     def lenient(self, event: StripeEvent) -> bool:
-        if event.livemode is not None and event.livemode != (not self.config.expected_test_mode):
+        if event.livemode is not None and event.livemode != (not self.expected_test_mode):
             return False
-        return not (event.currency is not None and event.currency != self.require_currency)
+        return not (event.currency is not None and event.currency != self.currency.lower())
 
     def known_pack(self, event: StripeEvent) -> bool:
         custom = self.config.custom_pack
@@ -226,98 +232,42 @@ class StripeWebhook:
         return self.known_pack(event) and not self.strict(event)
 
     def is_our_store_order(self, event: StripeEvent) -> bool:
-        return self.config.credit_only_store and self.lenient(event)
+        return self.credit_only_store and self.lenient(event)
 
-    def purchase_key(self, payment_intent_id: str) -> str:
-        return f"stripe:{'test' if self.config.expected_test_mode else 'live'}:{payment_intent_id}"
+    def payment_status(self, event: StripeEvent) -> str | None:
+        return event.payment_status
 
-    def credits_for(self, event: StripeEvent) -> int:
+    def attributed(self, event: StripeEvent) -> bool:
+        secrets = tuple(s for s in self.config.attribution_secrets if s)
+        return bool(secrets) and verify_attribution(event.user_id, event.pack_id, event.uat, secrets)
+
+    def buyer(self, event: StripeEvent) -> str | None:
+        return event.user_id
+
+    def credit_micros(self, event: StripeEvent) -> int:
+        """A fixed pack is worth its id; the custom pack what was paid, from its minimum up."""
         custom = self.config.custom_pack
         if custom is not None and event.pack_id == custom.id:
-            net = net_paid_minor(event)
+            net = _net_paid_minor(event)
             per_unit = self.config.credit_micros_per_unit or 0
             if net is None or net <= 0 or net < custom.min_minor:
                 return 0
             return math.floor(net * per_unit / 100)
         return self.config.credit_micros_by_pack.get(event.pack_id or "", 0)
 
-    async def handle(self, raw: bytes, headers: Mapping[str, str]) -> WebhookResult:
-        now = self.clock().timestamp()
-        if not verify_signature(raw, header(headers, "Stripe-Signature"), self.config.webhook_secret,
-                                now_seconds=now, tolerance_seconds=self.config.tolerance_seconds):
-            return INVALID_SIGNATURE
-        try:
-            payload = load_json(raw)
-        except ValueError:
-            return WebhookResult.fail(400, "invalid_json")
-        event = parse_event(payload)
-        if event is None:
-            return WebhookResult.fail(400, "unparseable_event")
-        if event.event_type in self.config.refund_events:
-            return await self._refund(event)
-        if event.event_type not in self.config.creditable_events:
-            return WebhookResult.ok("ignored_event")
-        return await self._purchase(event)
+    def net_paid_minor(self, event: StripeEvent) -> float | None:
+        return _net_paid_minor(event)
 
-    async def _refund(self, event: StripeEvent) -> WebhookResult:
-        pi = event.payment_intent_id
-        if not self.lenient(event):
-            return WebhookResult.ok("refund_not_our_store", orderId=pi)
-        if pi is None:
-            log.warning("stripe %s for our account has no payment_intent", event.event_type)
-            return WebhookResult.fail(500, "refund_unmappable")
-        fraction = None
+    def identity(self, event: StripeEvent) -> PurchaseIdentity:
+        return PurchaseIdentity(None, self.expected_test_mode, event.currency.upper() if event.currency else None,
+                                event.pack_id)
+
+    def refund_fraction(self, event: StripeEvent) -> float | None:
+        """A dispute revokes everything; a refund the refunded share of the charge."""
         if event.event_type == "charge.refunded" and event.amount_refunded and event.amount and \
                 event.amount_refunded > 0 and event.amount > 0:
-            fraction = event.amount_refunded / event.amount
-        revoked = await self.service.revoke_purchase(
-            self.purchase_key(pi), refund_fraction=fraction, allow_tombstone=self.lenient(event),
-            expected_test_mode=self.config.expected_test_mode,
-            expected_currency=self.config.require_currency.upper())
-        log.info("stripe %s %s: revoked=%s", event.event_type, pi, revoked)
-        return WebhookResult.ok("refund_revoked" if revoked else "refund_noop", orderId=pi)
-
-    async def _purchase(self, event: StripeEvent) -> WebhookResult:
-        pi = event.payment_intent_id
-        if event.payment_status != "paid":
-            looks_ours = (self.is_credit_order(event) or self.is_our_store_order(event)
-                          or self.is_unverified_credit_order(event))
-            if event.payment_status is None and looks_ours:
-                return WebhookResult.fail(500, "payment_status_missing", orderId=pi)
-            return WebhookResult.ok(f"payment_status_{event.payment_status or 'unknown'}", orderId=pi)
-        if not self.is_credit_order(event):
-            if self.is_unverified_credit_order(event):
-                log.warning("stripe session %s: known pack with incomplete mode/currency", pi)
-                return WebhookResult.fail(500, "unverified_credit_order", orderId=pi)
-            if self.is_our_store_order(event):
-                log.warning("stripe session %s: unknown pack %r on a credit-only account", pi, event.pack_id)
-                return WebhookResult.fail(500, "unrecognized_credit_pack", orderId=pi)
-            return WebhookResult.ok("not_a_credit_order", orderId=pi)
-        secrets = tuple(s for s in self.config.attribution_secrets if s)
-        if not secrets or not verify_attribution(event.user_id, event.pack_id, event.uat, secrets):
-            log.warning("stripe session %s: invalid or missing attribution token", pi)
-            return WebhookResult.fail(500, "untrusted_attribution", orderId=pi)
-        if pi is None:
-            return WebhookResult.fail(500, "missing_payment_intent", orderId=event.session_id)
-        if event.user_id is None:
-            return WebhookResult.fail(500, "missing_user_id", orderId=pi)
-        if not await self.user_exists(event.user_id):
-            return WebhookResult.ok("user_not_found", orderId=pi)
-        amount = self.credits_for(event)
-        if not 0 < amount <= SAFE_INTEGER_MAX:
-            return WebhookResult.fail(500, "no_credit_amount", orderId=pi)
-        if self.config.credit_micros_per_unit:
-            net = net_paid_minor(event)
-            if net is None:
-                return WebhookResult.fail(500, "invalid_money_fields", orderId=pi)
-            one_minor = self.config.credit_micros_per_unit / 100
-            if net * one_minor + one_minor <= amount:
-                log.warning("stripe session %s underpaid for %s micros", pi, amount)
-                return WebhookResult.fail(500, "underpaid_order", orderId=pi)
-        created = await self.service.grant_purchase(
-            event.user_id, self.purchase_key(pi), amount, test_mode=self.config.expected_test_mode,
-            currency=event.currency.upper() if event.currency else None, variant_id=event.pack_id)
-        return WebhookResult.ok(orderId=pi, created=created)
+            return event.amount_refunded / event.amount
+        return None
 
 
 class StripeCheckoutProvider:

@@ -64,11 +64,20 @@ class ThrowawayCluster:
             shutil.chown(self.root, "postgres", "postgres")
         self._run(self.initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                   "--no-sync")
+        self.resume()
+        return self.url
+
+    def resume(self) -> None:
+        """Start the server (again) on the same port and data."""
         options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
         self._run(self.pg_ctl, "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w",
                   "start")
-        return self.url
+
+    def pause(self) -> None:
+        """Stop the server as an operator would (``pg_ctl stop -m fast``: clients are disconnected), keeping
+        its data for ``resume``."""
+        self._run(self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):

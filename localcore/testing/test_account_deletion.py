@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from localcore.metering.types import InsufficientCreditError
+from localcore.contract.ledger import InsufficientCreditError
 from localcore.store import Backend
 from localcore.testing.test_metering_support import raw
 

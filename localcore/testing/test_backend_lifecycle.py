@@ -89,6 +89,26 @@ async def test_an_edited_applied_migration_is_refused(backend: Backend, backend_
         await open_backend(backend_url)
 
 
+@pytest.mark.shared_storage
+async def test_a_database_recorded_with_a_legacy_whole_file_checksum_still_opens(backend: Backend,
+                                                                               backend_url: str) -> None:
+    """Checksums stopped covering comment lines; a database migrated before that keeps opening (the
+    recorded whole-file checksum of the same file is recognised and brought up to date)."""
+    from backends.sql.migrate import LEGACY_CHECKSUMS
+
+    db = backend.db  # type: ignore[attr-defined]
+    legacy = next(c for c, name in LEGACY_CHECKSUMS.items() if name == f"{db.dialect}/0001_core.sql")
+    async with db.transaction() as tx:
+        await tx.execute("UPDATE schema_migrations SET checksum = $1 WHERE version = 1", legacy)
+    reopened = await open_backend(backend_url)
+    try:
+        async with reopened.db.transaction() as tx:  # type: ignore[attr-defined]
+            current = await tx.fetchval("SELECT checksum FROM schema_migrations WHERE version = 1")
+        assert current != legacy and len(current) == 64
+    finally:
+        await reopened.close()
+
+
 async def test_unknown_ids_match_nothing_on_every_backend(backend: Backend) -> None:
     for bad in ("abc", "not-a-uuid", "'; DROP TABLE users; --", "0" * 200):
         assert await backend.users.get_user(bad) is None

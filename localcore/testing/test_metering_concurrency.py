@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import pytest
 
 from localcore.clock import ManualClock
-from localcore.metering.types import InsufficientCreditError, MeteringConflictError
+from localcore.contract.ledger import InsufficientCreditError, MeteringConflictError
 from localcore.store import Backend
 from localcore.testing.test_metering_support import (
     STALE_SECONDS,

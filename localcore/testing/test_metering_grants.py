@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from localcore.clock import ManualClock
-from localcore.metering.types import MeteringRangeError, MeteringValidationError
+from localcore.contract.ledger import MeteringRangeError, MeteringValidationError
 from localcore.store import Backend
 from localcore.testing.test_metering_support import U, V, bal, raw
 

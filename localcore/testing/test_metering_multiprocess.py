@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from localcore.clock import ManualClock
-from localcore.metering.types import InsufficientCreditError
+from localcore.contract.ledger import InsufficientCreditError
 from localcore.store import Backend
 from localcore.testing.test_metering_support import bal, raw
 

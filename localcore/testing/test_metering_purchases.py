@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from localcore.metering.types import InsufficientCreditError, MeteringConflictError, MeteringValidationError
+from localcore.contract.ledger import InsufficientCreditError, MeteringConflictError, MeteringValidationError
 from localcore.store import Backend
 from localcore.testing.test_metering_support import TTL, U, V, bal, raw, refund_debits, remaining
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from localcore.clock import ManualClock
-from localcore.metering.types import (
+from localcore.contract.ledger import (
     InsufficientCreditError,
     MeteringConflictError,
     MeteringValidationError,

@@ -8,8 +8,8 @@ from fractions import Fraction
 
 import pytest
 
-from localcore.metering import ledger_rules as rules
-from localcore.metering.types import MeteringValidationError
+from localcore.contract import rules_ledger as rules
+from localcore.contract.ledger import MeteringValidationError
 
 
 @pytest.mark.parametrize(("text", "digest"), [

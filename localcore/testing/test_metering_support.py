@@ -12,7 +12,7 @@ from typing import cast
 
 import pytest
 
-from localcore.metering.types import MeteringInspector, MeteringStore
+from localcore.contract.ledger import MeteringInspector, MeteringStore
 from localcore.store import Backend
 
 U = "u"

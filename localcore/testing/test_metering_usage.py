@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from localcore.clock import ManualClock
-from localcore.metering.types import InsufficientCreditError, MeteringConflictError, MeteringValidationError
+from localcore.contract.ledger import InsufficientCreditError, MeteringConflictError, MeteringValidationError
 from localcore.store import Backend
 from localcore.testing.test_metering_support import STALE_SECONDS, TTL, U, V, bal, raw, reservation_status
 

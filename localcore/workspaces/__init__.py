@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from localcore.appkeys import BACKEND, CLOCK, CONFIG, MAILER, require
+from localcore.appkeys import BACKEND, CLOCK, CONFIG, MAILER, RATE_LIMITER, require
 from localcore.auth import AuthService
 from localcore.http.openapi import RouteCatalog
+from localcore.http.ratelimit import Rule, by_ip, by_ip_and_user, by_workspace
 from localcore.workspaces.crypto import SettingsCipher
 from localcore.workspaces.invites import InviteService
 from localcore.workspaces.keys import WORKSPACES, WorkspaceFeature
@@ -27,14 +28,22 @@ from localcore.workspaces.routes_invites import setup_invite_routes
 from localcore.workspaces.service import WorkspaceService
 from localcore.workspaces.settings import SettingsService
 
-__all__ = ["WORKSPACES", "WorkspaceFeature", "setup_workspaces"]
+__all__ = ["WORKSPACES", "WORKSPACE_RATE_LIMITS", "WorkspaceFeature", "setup_workspaces"]
+
+#: Invite creation counts per workspace, and only once the caller is known to be an owner (``deferred``:
+#: the route enforces it), so a refused caller cannot use up a workspace's budget.
+WORKSPACE_RATE_LIMITS: tuple[Rule, ...] = (
+    Rule("POST", "/api/v1/workspaces/:id/invites", 20, "1 hour", by_workspace, deferred=True),
+    Rule("POST", "/api/v1/invites/resolve", 60, "1 minute", by_ip),
+    Rule("POST", "/api/v1/invites/accept", 10, "1 minute", by_ip_and_user),
+)
 
 
 def setup_workspaces(app: web.Application, catalog: RouteCatalog, *, auth: AuthService,
                      provisioner: WorkspaceProvisioner | None = None) -> WorkspaceFeature:
     """Install the workspace services and routes on ``app`` and plug them into ``auth``. The provisioner
     defaults to the filesystem one when ``LOCALCORE_WORKSPACE_ROOT`` is set (see ``provisioner.py``)."""
-    require(app, "workspaces", CONFIG, BACKEND, CLOCK, MAILER)
+    require(app, "workspaces", CONFIG, BACKEND, CLOCK, MAILER, RATE_LIMITER)
     config, backend, clock, mailer = app[CONFIG], app[BACKEND], app[CLOCK], app[MAILER]
     cipher = SettingsCipher(config.workspace_settings_encryption_key, config.workspace_settings_previous_keys)
     feature = WorkspaceFeature(
@@ -43,6 +52,7 @@ def setup_workspaces(app: web.Application, catalog: RouteCatalog, *, auth: AuthS
         settings=SettingsService(backend.workspaces, cipher),
     )
     app[WORKSPACES] = feature
+    app[RATE_LIMITER].add_rules(WORKSPACE_RATE_LIMITS)
     setup_workspace_routes(app, catalog)
     setup_invite_routes(app, catalog)
     auth.invite_acceptor = feature.invites

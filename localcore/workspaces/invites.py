@@ -1,28 +1,28 @@
-"""The invite lifecycle (reference/contract.md §1.2.5, §5) with SPEC §2's fixes.
+"""The invite lifecycle, with upstream's defects fixed (docs/compatibility.md, "Invites" and fixes 2 to 7).
 
 - Creation mails ``<BETTER_AUTH_URL>/invites/<token>`` — the shell page, not the POST-only API (fix 2);
   with mail off the answer carries that ``acceptUrl`` and ``warning: "mail_disabled"`` (fix 3);
   ``features.invites_enabled = false`` refuses creation with 403 ``invites_disabled`` (fix 4).
 - Raw tokens exist only in the mail/``acceptUrl``: never stored, never logged. Lookups hash first.
-- The three token routes follow §5.3's exact check orders and failed-attempt counting; "already
-  accepted" is 410 on both accept routes (fix 7). An invite whose workspace is gone, soft-deleted or of
-  another app is "not found" everywhere.
+- The three token routes follow upstream's check orders and failed-attempt counting
+  (docs/compatibility.md, "Invites"); "already accepted" is 410 on both accept routes (fix 7). An invite
+  whose workspace is gone, soft-deleted or of another app is "not found" everywhere.
 - Accepting never lowers an existing member's role, so it can never bypass the last-owner rule (fix 6);
   the store enforces that inside its transaction.
-- ``accept_after_signup`` is the auth feature's ``InviteAcceptor`` (§5.4): locked reads as not found,
-  the counter is untouched, and no exception ever escapes into the sign-up.
+- ``accept_after_signup`` is the auth feature's ``InviteAcceptor`` (sign-up with ``x-invite-token``):
+  locked reads as not found, the counter is untouched, and no exception ever escapes into the sign-up.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from localcore.auth.signup import InviteOutcome
+from localcore.auth import InviteOutcome
 from localcore.clock import Clock
 from localcore.config import Config
+from localcore.contract.tokens import hash_token
 from localcore.errors import Forbidden, HttpError, NotFound
 from localcore.mail import Mailer
 from localcore.store import (
@@ -46,7 +46,7 @@ _MESSAGES = {
     "invite_email_mismatch": (403, "This invite was sent to a different email address"),
     "invite_locked": (423, "Too many failed attempts for this invite. Try again later."),
 }
-#: Failures that count towards the lockout, per route (§5.5).
+#: Failures that count towards the lockout, per route (50 counted failures lock an invite for an hour).
 _COUNTED_IN_WORKSPACE = frozenset({"invite_expired", "invite_email_mismatch"})
 _COUNTED_BY_TOKEN = frozenset({"invite_expired", "invite_email_mismatch", "invite_already_accepted"})
 
@@ -56,12 +56,8 @@ def invite_error(code: str) -> HttpError:
     return HttpError(status, code, message)
 
 
-def hash_invite_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 @dataclass(frozen=True, slots=True)
-class CreatedInvite:
+class IssuedInvite:
     invite: Invite
     accept_url: str | None  # only when mail is off: the owner passes the link on
 
@@ -89,7 +85,7 @@ class InviteService:
     async def list_invites(self, access: Access) -> list[Invite]:
         return await self.store.list_invites(access.workspace.id)
 
-    async def create(self, access: Access, *, email: str, role: str) -> CreatedInvite:
+    async def create(self, access: Access, *, email: str, role: str) -> IssuedInvite:
         self.ensure_enabled()
         ttl_days = self.config.features.invite_ttl_days
         created = await self.store.create_invite(access.workspace.id, email=email, role=role,
@@ -99,11 +95,11 @@ class InviteService:
         log.info("invite.create workspace=%s invite=%s role=%s by=%s", invite.workspace_id, invite.id, role,
                  access.user.id)
         if not self.mailer.enabled:
-            return CreatedInvite(invite, accept_url)
+            return IssuedInvite(invite, accept_url)
         await self.mailer.send_workspace_invite(
             invite.email, accept_url=accept_url, inviter_name=access.user.name or access.user.email,
             workspace_name=access.workspace.name, role=role, ttl_days=ttl_days)
-        return CreatedInvite(invite, None)
+        return IssuedInvite(invite, None)
 
     async def revoke(self, access: Access, invite_id: str) -> None:
         if not await self.store.revoke_invite(access.workspace.id, invite_id):
@@ -114,7 +110,7 @@ class InviteService:
 
     async def _find(self, token: str) -> tuple[Invite, Workspace] | None:
         """The invite behind a raw token, with its live workspace of this app."""
-        invite = await self.store.get_invite_by_token_hash(hash_invite_token(token))
+        invite = await self.store.get_invite_by_token_hash(hash_token(token))
         if invite is None:
             return None
         workspace = await self.store.get_workspace(invite.workspace_id)
@@ -143,7 +139,8 @@ class InviteService:
 
     async def accept_in_workspace(self, user: User, workspace_id: str, invite_id: str,
                                   token: str) -> AcceptedInvite:
-        """``POST /api/v1/workspaces/:id/invites/:inviteId/accept?invite_token=`` (§5.3 A)."""
+        """``POST /api/v1/workspaces/:id/invites/:inviteId/accept?invite_token=`` (the token's invite must
+        match the path)."""
         found = await self._find(token)
         if found is None or found[0].id != invite_id or found[0].workspace_id != workspace_id:
             raise invite_error("invite_not_found")
@@ -159,7 +156,8 @@ class InviteService:
         return accepted
 
     async def accept_token(self, user: User, token: str) -> tuple[Workspace | None, Member]:
-        """``POST /api/v1/invites/accept {token}`` (§5.3 B; already accepted is 410, fix 7)."""
+        """``POST /api/v1/invites/accept {token}`` (already accepted is 410 and counted:
+        docs/compatibility.md, fix 7)."""
         found = await self._find(token)
         if found is None:
             raise invite_error("invite_not_found")
@@ -175,7 +173,7 @@ class InviteService:
         return await self.store.get_workspace(invite.workspace_id), accepted.member
 
     async def resolve(self, token: str) -> InvitePreview:
-        """``POST /api/v1/invites/resolve {token}``: accepted and expired look like unknown (§5.3 C)."""
+        """``POST /api/v1/invites/resolve {token}``: accepted and expired look like unknown (and are counted)."""
         found = await self._find(token)
         if found is None:
             raise invite_error("invite_not_found")
@@ -187,7 +185,7 @@ class InviteService:
         return InvitePreview(workspace.name, invite.role, invite.expires_at)
 
     async def accept_after_signup(self, user: User, invite_token: str) -> InviteOutcome:
-        """The post-sign-up hook (§5.4): join with the invite role, or report why not."""
+        """The post-sign-up hook (``x-invite-token``): join with the invite role, or report why not."""
         try:
             found = await self._find(invite_token)
             if found is None or self._locked(found[0]):

@@ -1,5 +1,5 @@
-"""Workspace rules: the membership guard, workspaces, members and the runtime (reference/contract.md §1.0,
-§1.1 rows 7-15 and 22-23, §1.2.3-§1.2.4, §4). No aiohttp, no SQL: the store contract and errors only.
+"""Workspace rules: the membership guard, workspaces, members, the lazily created default workspace and
+the runtime (with the optional provisioner). No aiohttp, no SQL: the store contract and errors only.
 
 - The guard's order is the contract's: id format (400) → workspace exists, live, this app (404) →
   membership (403 ``not_member``) → role (403 ``forbidden``).

@@ -1,4 +1,4 @@
-"""Helpers for the attack tests of issue 7 (``test_security_*.py``): a second "browser" on the same app, a
+"""Helpers for the attack tests (``test_security_*.py``): a second "browser" on the same app, a
 configuration without the ``TRUSTED_HOSTS=*`` of ``BASE_ENV``, and ``python -m localcore`` as a real
 subprocess whose banner can be read line by line while it runs."""
 

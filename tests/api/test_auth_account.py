@@ -1,5 +1,5 @@
 """Signed-in account management (change password, profile, set password, change email) and the desktop
-owner bootstrap (issue 3 item 10)."""
+owner bootstrap (the one-time link on an empty database)."""
 
 from __future__ import annotations
 

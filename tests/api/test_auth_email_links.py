@@ -1,4 +1,4 @@
-"""Mailed one-time links: email verification, password reset, magic link (reference/contract.md §6.2-§6.4).
+"""Mailed one-time links: email verification, password reset, magic link.
 
 Tokens are random, stored hashed, single-use and live exactly the configured TTL, which the mail states.
 A browser opening a link (``Accept: text/html``) or a HEAD request never uses it (scanner-safe links).
@@ -212,7 +212,7 @@ async def test_reset_sets_the_password_revokes_every_session_and_is_single_use(
     response = await laptop.http.post("/auth/reset-password",
                                       json={"token": token, "newPassword": OTHER_STRONG_PASSWORD})
     assert response.status == 200 and await response.json() == {"status": True}
-    assert await laptop.session() is None and await phone.session() is None  # SPEC §2 fix 11
+    assert await laptop.session() is None and await phone.session() is None  # docs/compatibility.md, fix 11
     await laptop.sign_in(password=STRONG_PASSWORD, expect=401)
     await laptop.sign_in(password=OTHER_STRONG_PASSWORD)
     again = await laptop.http.post("/auth/reset-password", json={"token": token, "newPassword": "x" + STRONG_PASSWORD})

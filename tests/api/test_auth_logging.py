@@ -1,4 +1,4 @@
-"""No password, token, cookie or secret in the logs (SPEC §2 fixes 2 and 12, issue 3 item 8).
+"""No password, token, cookie or secret in the logs (docs/compatibility.md, fixes 2 and 12).
 
 Every log record of a full flow — sign-up, verification, sign-out, reset, sign-in, magic link, Google
 sign-in, password change, account deletion — is captured at DEBUG (including the database driver's own

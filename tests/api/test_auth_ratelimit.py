@@ -1,5 +1,5 @@
 """The auth rate limits apply on the real auth paths and are shared by every process on the database
-(SPEC §2 fix 1; reference/contract.md §8.3, §11 items 105, 106, 110)."""
+(docs/compatibility.md, fix 1)."""
 
 from __future__ import annotations
 

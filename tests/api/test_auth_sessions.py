@@ -1,5 +1,6 @@
 """Sessions over HTTP: TTL, daily sliding refresh, revocation visible to every process, session management
-(SPEC §3, reference/contract.md §6.5). Time moves with the ManualClock; nothing sleeps."""
+(better-auth's rules: docs/compatibility.md, "Cookies and sessions"). Time moves with the ManualClock; nothing
+sleeps."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sign-up, sign-in, sign-out and get-session (reference/contract.md §1.3, §6.1, §11 items 29-41)."""
+"""Sign-up, sign-in, sign-out and get-session: better-auth's bodies, answers and error codes."""
 
 from __future__ import annotations
 

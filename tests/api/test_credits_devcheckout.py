@@ -10,7 +10,7 @@ import pytest
 
 from backends.memory import MemoryBackend
 from localcore.clock import ManualClock
-from localcore.metering.types import MeteringInspector
+from localcore.contract.ledger import MeteringInspector
 from localcore.store import Backend
 from tests.api.credits_fixtures import ClientFactory, Credits, start
 

@@ -107,7 +107,7 @@ async def test_disabled_limits_count_nothing(aiohttp_client: ClientFactory, back
 
 
 async def test_the_default_table_covers_the_real_auth_paths() -> None:
-    from localcore.http.ratelimit import DEFAULT_RULES
+    from localcore.auth import AUTH_RATE_LIMITS as DEFAULT_RULES
 
     table = {(r.method, r.path): (r.max, r.window) for r in DEFAULT_RULES}
     assert table[("POST", "/auth/sign-in/email")] == (5, "1 minute")

@@ -1,5 +1,5 @@
-"""Invites, owner side, over HTTP (reference/contract.md §1.1 rows 16-17, 19, §1.2.5, §8.3, §8.5; §11 items
-76-80, 86, 94-97, 107-108; SPEC §2 fixes 2-5 and 9) on every backend."""
+"""Invites, owner side, over HTTP on every backend: creation with and without mail, listings, revocation,
+``Idempotency-Key``, the rate limits (docs/compatibility.md, fixes 2 to 5 and 9)."""
 
 from __future__ import annotations
 
@@ -187,7 +187,7 @@ async def test_disabled_invites_are_refused(aiohttp_client: AiohttpClient, backe
     assert (await ada.call("GET", invites_path(workspace)))[0] == 200
 
 
-# --------------------------------------------------------------------------- idempotency (fix 9)
+# --------------------------------------------------------------------------- idempotency (docs/compatibility.md, fix 9)
 
 
 async def _records(backend: Backend, clock: ManualClock) -> int:
@@ -295,7 +295,7 @@ async def test_a_duplicate_that_waits_too_long_gets_409(h: Harness, clock: Manua
     assert await h.backend.workspaces.list_invites(workspace) == []
 
 
-# --------------------------------------------------------------------------- rate limits (items 107-108)
+# --------------------------------------------------------------------------- rate limits
 
 
 async def test_invite_creation_is_limited_per_workspace(aiohttp_client: AiohttpClient, backend: Backend,

@@ -1,6 +1,5 @@
-"""Invites, invitee side, over HTTP (reference/contract.md §1.1 rows 18, 24-25, §5.3-§5.5; §11 items 81-85,
-87-93; SPEC §2 fixes 6-7) on every backend: both accept routes, resolve, the lockout and sign-up with
-``x-invite-token``."""
+"""Invites, invitee side, over HTTP on every backend: both accept routes in their check order, resolve, the
+lockout after 50 failures, and sign-up with ``x-invite-token`` (docs/compatibility.md, fixes 6 and 7)."""
 
 from __future__ import annotations
 
@@ -176,7 +175,7 @@ async def test_accepting_by_token_counts_failures(h: Harness, clock: ManualClock
     assert (await bob.call("POST", "/api/v1/invites/accept", {"token": token}))[0] == 200
     assert await _failed_attempts(h, workspace, invite["id"]) == 0
     status, body = await bob.call("POST", "/api/v1/invites/accept", {"token": token})
-    assert (status, body["code"]) == (410, "invite_already_accepted")  # 410 on both routes (fix 7)
+    assert (status, body["code"]) == (410, "invite_already_accepted")  # on both routes: docs/compatibility.md, fix 7
     assert await _failed_attempts(h, workspace, invite["id"]) == 1
     late, late_token = await h.invite(ada, workspace, "cy@example.com", "viewer")
     clock.advance(days=7, seconds=1)
@@ -197,7 +196,7 @@ async def test_accepting_never_lowers_a_role(h: Harness) -> None:
     assert (await bob.call("POST", "/api/v1/invites/accept", {"token": up}))[1]["member"]["role"] == "owner"
 
 
-# --------------------------------------------------------------------------- lockout (§5.5)
+# --------------------------------------------------------------------------- lockout (50 failures: 423 for an hour)
 
 
 async def test_the_fiftieth_counted_failure_locks_for_an_hour(h: Harness, clock: ManualClock) -> None:
@@ -219,7 +218,7 @@ async def test_the_fiftieth_counted_failure_locks_for_an_hour(h: Harness, clock:
     assert await _failed_attempts(h, workspace, invite["id"]) == 0
 
 
-# --------------------------------------------------------------------------- sign-up with x-invite-token (§5.4)
+# --------------------------------------------------------------------------- sign-up with x-invite-token
 
 
 def _invite_failure_cookie(response_cookies: Any) -> str | None:

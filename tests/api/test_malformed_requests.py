@@ -1,6 +1,6 @@
 """Every route of the OpenAPI document, fed malformed input with a signed-in session, never answers 5xx.
 
-Bad input must get a clear 4xx in the route family's envelope (SPEC "Standards"); this walks the whole
+Bad input must get a clear 4xx in the route family's envelope, never a 500; this walks the whole
 surface so a new route cannot forget it, on every backend.
 """
 

@@ -1,4 +1,5 @@
-"""``/api/v1/me`` (reference/contract.md §1.2.1, §1.2.2, §6.7; §11 items 42-52) on every backend."""
+"""``/api/v1/me`` on every backend: the user and their settings, the strict settings body, and account deletion
+with the full cascade."""
 
 from __future__ import annotations
 

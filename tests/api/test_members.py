@@ -1,4 +1,4 @@
-"""Members over HTTP (reference/contract.md §1.1 rows 12-15, §4; §11 items 67-75) on every backend."""
+"""Members over HTTP (list, add, change role, remove or leave; the last-owner rule) on every backend."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Workspace runtime and retry (reference/contract.md §1.1 rows 22-23, §1.2.3; §11 items 102-104) on every
-backend."""
+"""Workspace runtime and retry (created ``ready`` on first read; retry only after a failed provision, as an owner)
+on every backend."""
 
 from __future__ import annotations
 

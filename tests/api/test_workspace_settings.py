@@ -1,5 +1,5 @@
-"""Encrypted workspace settings (SPEC §4; reference/contract.md §1.1 rows 20-21, §8.7; §11 items 98-101) over
-HTTP on every backend, the cipher itself, and the ``rotate-settings-key`` command on a SQLite file."""
+"""Encrypted workspace settings (metadata only over HTTP, AES-256-GCM at rest, rotatable keys) over HTTP on every
+backend, the cipher itself, and the ``rotate-settings-key`` command on a SQLite file."""
 
 from __future__ import annotations
 

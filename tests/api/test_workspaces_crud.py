@@ -1,5 +1,5 @@
-"""Workspaces over HTTP (reference/contract.md §1.0 guard, §1.1 rows 7-11, §1.2.3-§1.2.4; §11 items 53-66;
-SPEC §2 fix 8) on every backend."""
+"""Workspaces over HTTP on every backend: the workspace guard, create/list/get/rename/delete, the lazily created
+default workspace, provisioning, and 404 for ids that are not UUIDs (docs/compatibility.md, fix 8)."""
 
 from __future__ import annotations
 
@@ -188,7 +188,8 @@ async def test_delete_is_an_owner_only_soft_delete(h: Harness) -> None:
 
 
 async def test_allow_listed_origins_may_rename_and_delete_cross_origin(h: Harness) -> None:
-    """SPEC §2 fix 14: the preflight grants PUT/PATCH/DELETE to allow-listed origins; others are refused."""
+    """The preflight grants PUT/PATCH/DELETE to allow-listed origins; others are refused (docs/compatibility.md,
+    fix 14)."""
     ada = await h.person("ada@example.com")
     workspace = await ada.default_workspace()
     path = f"/api/v1/workspaces/{workspace}"
@@ -213,7 +214,7 @@ async def test_unauthenticated_calls_are_401(h: Harness) -> None:
         assert (await response.json())["code"] == "unauthorized"
 
 
-# --------------------------------------------------------------------------- provisioning (items 63-66)
+# --------------------------------------------------------------------------- provisioning
 
 
 async def test_create_provisions_and_records_the_volume(h: Harness) -> None:

@@ -10,13 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -26,7 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 # beside this file (e2e_support.py), so put this directory there for the test modules to import.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from e2e_support import Server
+from e2e_support import Server, running_server
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -38,70 +32,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 35.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=1) as resp:
-            return bool(resp.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-@contextlib.contextmanager
-def running_server(tmp_path: pathlib.Path, *extra_args: str) -> Iterator[Server]:
-    """Start ``python -m localcore serve`` on a free loopback port; SIGTERM it afterwards."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    log_path = tmp_path / "server.log"
-    env = {
-        **os.environ,
-        "LOCALCORE_KEYRING": "null",
-        "BETTER_AUTH_URL": url,
-        "PYTHONUNBUFFERED": "1",
-    }
-    for name in ("DATABASE_URL", "CORE_STORES", "MAIL_TRANSPORT_URL", "LOCALCORE_ENV"):
-        env.pop(name, None)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "localcore", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--data-dir", str(data_dir), *extra_args],
-            cwd=tmp_path,  # no boring.app.toml from the repository
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    handle = Server(url, process, log_path, data_dir)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not _healthy(url):
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode} before /health answered:\n{handle.log()}")
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"server did not answer /health within {START_TIMEOUT_S}s:\n{handle.log()}")
-        time.sleep(0.1)
-    try:
-        yield handle
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        # Shown by pytest when the test failed.
-        sys.stdout.write(f"\n--- server log ({url}) ---\n{handle.log()[-6000:]}\n")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,15 +1,23 @@
-"""Steps the browser tests share: sign up through the UI, read the dev mailbox, ask the API."""
+"""Steps the browser tests share: start the server, sign up through the UI, read the dev mailbox, ask the API."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pathlib
 import re
+import signal
+import socket
 import subprocess
+import sys
 import time
+import urllib.error
 import urllib.parse
-from collections.abc import Mapping
+import urllib.request
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page, expect
 
 #: The start-up banner line that hands the dev mailbox secret to the person at the terminal.
@@ -135,3 +143,71 @@ def link_containing(message: dict[str, Any], fragment: str) -> str:
         if fragment in link:
             return str(link)
     raise AssertionError(f"no link containing {fragment!r} in {message['links']}")
+
+
+# --- the server subprocess ------------------------------------------------------------------------
+
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 35.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def running_server(tmp_path: pathlib.Path, *extra_args: str) -> Iterator[Server]:
+    """Start ``python -m localcore serve`` on a free loopback port; SIGTERM it afterwards."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    log_path = tmp_path / "server.log"
+    env = {
+        **os.environ,
+        "LOCALCORE_KEYRING": "null",
+        "BETTER_AUTH_URL": url,
+        "PYTHONUNBUFFERED": "1",
+    }
+    for name in ("DATABASE_URL", "CORE_STORES", "MAIL_TRANSPORT_URL", "LOCALCORE_ENV"):
+        env.pop(name, None)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "localcore", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--data-dir", str(data_dir), *extra_args],
+            cwd=tmp_path,  # no boring.app.toml from the repository
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    handle = Server(url, process, log_path, data_dir)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not _healthy(url):
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode} before /health answered:\n{handle.log()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"server did not answer /health within {START_TIMEOUT_S}s:\n{handle.log()}")
+        time.sleep(0.1)
+    try:
+        yield handle
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        # Shown by pytest when the test failed.
+        sys.stdout.write(f"\n--- server log ({url}) ---\n{handle.log()[-6000:]}\n")

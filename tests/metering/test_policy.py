@@ -14,6 +14,7 @@ import pytest
 
 from backends.memory.metering import MemoryMeteringStore
 from localcore.clock import ManualClock
+from localcore.contract.ledger import CreditLedgerEntry, InsufficientCreditError, MeteringBalance
 from localcore.errors import CreditsError
 from localcore.metering.pricing import PricingConfig, Rate, RateRule, TokenUsage, rule
 from localcore.metering.service import (
@@ -23,7 +24,6 @@ from localcore.metering.service import (
     CreditsService,
     UsageRecord,
 )
-from localcore.metering.types import CreditLedgerEntry, InsufficientCreditError, MeteringBalance
 
 SAFE_MAX = 2**53 - 1
 

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from localcore.clock import ManualClock
-from localcore.metering.types import (
+from localcore.contract.ledger import (
     CreditLedgerEntry,
     InsufficientCreditError,
     MeteringError,

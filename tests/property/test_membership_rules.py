@@ -1,12 +1,12 @@
 """A hypothesis state machine over workspace membership, run on memory, SQLite and Postgres in lockstep.
 
 Random direct adds, role changes and removals (with and without an acting user), invite acceptances (right
-and wrong email) are applied to every backend and to a plain-dict model of reference/contract.md §4. Each
+and wrong email) are applied to every backend and to a plain-dict model of the role rules. Each
 step must give the model's answer on every backend (the same role, or the same refusal code), and after
 every step, on every backend:
 
-- the workspace has at least one owner (the last-owner rule, SPEC §4);
-- the members and roles equal the model's (so accepting an invite never lowered a role, fix 6).
+- the workspace has at least one owner (the last-owner rule);
+- the members and roles equal the model's (so accepting an invite never lowered a role: docs/compatibility.md, fix 6).
 
 Postgres joins when a server is available (as in the ledger machine); memory and SQLite always run.
 """

@@ -1,4 +1,4 @@
--- Credits ledger (reference/metering.md §2): grants, purchases, reservations, the usage ledger, and a
+-- Credits ledger (docs/contract.md, "The ledger"): grants, purchases, reservations, the usage ledger, and a
 -- per-user balance row kept in step with every grant and debit (same transaction), so that balances
 -- never sum the ledger. Ids and created_at come from the application clock, never from defaults.
 

@@ -1,4 +1,4 @@
--- Credits ledger (reference/metering.md §2), SQLite flavour of the Postgres migration with the same
+-- Credits ledger (docs/contract.md, "The ledger"), SQLite flavour of the Postgres migration with the same
 -- names: INTEGER for bigint, booleans (0/1) and timestamps (epoch microseconds), TEXT for ids and JSON.
 -- A per-user balance row is kept in step with every grant and debit (same transaction).
 

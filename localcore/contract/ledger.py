@@ -1,8 +1,14 @@
-"""The ledger contract (SPEC §5, reference/metering.md §3): records, errors and the store Protocol.
+"""The credits ledger: its records, errors, vocabulary and the store Protocol (``backend.metering``).
+
+Credits are integer *micros*; every amount and sum stays within the JavaScript safe integer range
+(``SAFE_INTEGER_MAX``), and a sum that would leave it fails closed (``MeteringRangeError``). The rules the
+stores apply (validation, refund arithmetic, replay checks, the ledger view) are written once in
+``rules_ledger`` and ``rules_ledger_writes``; both kinds of backend call them.
 
 ``MeteringStore`` is what every backend exposes as ``backend.metering``. ``MeteringInspector`` is a small
-read-only window on the raw rows (purchases, reservations, ledger rows, grants) that the shipped contract
-suite and administrators use; every bundled backend implements both.
+read-only window on the raw rows (purchases, reservations, ledger rows, grants) for the contract suite
+and operators; every bundled backend implements both. ``docs/contract.md`` ("The ledger") describes the
+concepts and the locks.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ class MeteringError(Exception):
 
 
 class MeteringValidationError(MeteringError, ValueError):
-    """Bad arguments ("positive integer", "ttlSeconds must be positive", ...)."""
+    """Bad arguments ("positive integer", "ttlSeconds must be positive", ...); nothing was written."""
 
 
 class MeteringConflictError(MeteringError):
@@ -50,7 +56,33 @@ class InsufficientCreditError(MeteringError):
 
 
 @dataclass(frozen=True, slots=True)
+class LedgerVocabulary:
+    """The names a metering service gives the rows the ledger writes on its own, and the names its ledger
+    view singles out.
+
+    The ledger reads no meaning into a source or a reason except through this vocabulary, so the product's
+    names belong to the metering service, which hands them to the store (``MeteringStore.with_vocabulary``).
+    The defaults are the generic words a store speaks until it is given a vocabulary.
+    """
+
+    purchase_source: str = "purchase"
+    """``source`` of a purchase row credited without one, and of a refund's tombstone."""
+    refund_source: str = "refund"
+    """``source`` of refund debits when ``revoke_purchase`` names none, and of a refund netted at grant."""
+    expired_hold_source: str = "expired-hold"
+    """``source`` of the debit that tops a marked hold up to its amount when the hold expires."""
+    signup_grant_reason: str | None = None
+    """The grant reason the ledger view describes as "Signup grant" (None: no grant is)."""
+    fallback_sources: tuple[str, ...] = ()
+    """Prefixes of the service's fallback-charge sources, shown (with ``expired_hold_source``) as
+    "Usage reconciliation"."""
+
+
+@dataclass(frozen=True, slots=True)
 class MeteringBalance:
+    """``granted`` (unexpired grants) - ``used`` (every debit) = ``remaining``; ``remaining`` - the live
+    holds = ``available``. Both may be negative (debt)."""
+
     user_id: str
     granted_micros: int
     used_micros: int
@@ -61,6 +93,8 @@ class MeteringBalance:
 
 @dataclass(frozen=True, slots=True)
 class CreditLedgerEntry:
+    """One display-safe history line: an opaque id (``g_``/``u_`` + a hash), never a raw key."""
+
     id: str
     kind: LedgerKind
     amount_micros: int
@@ -68,11 +102,13 @@ class CreditLedgerEntry:
     description: str
 
 
-# --------------------------------------------------------------------------- raw rows (metering.md §2)
+# --------------------------------------------------------------------------- raw rows
 
 
 @dataclass(frozen=True, slots=True)
 class CreditGrantRecord:
+    """A positive credit, unique per (user, reason); an expiring one counts while ``expires_at > now``."""
+
     id: str
     user_id: str
     amount_micros: int
@@ -83,6 +119,9 @@ class CreditGrantRecord:
 
 @dataclass(frozen=True, slots=True)
 class CreditPurchaseRecord:
+    """One row per purchase key. A tombstone (a refund that came first) has no user or amount yet; a
+    partial one keeps the refunded share in ``pending_refund_ppm`` until the grant nets it."""
+
     order_id: str
     user_id: str | None
     amount_micros: int | None
@@ -100,6 +139,8 @@ class CreditPurchaseRecord:
 
 @dataclass(frozen=True, slots=True)
 class UsageReservationRecord:
+    """A per-run hold with a TTL; ``charge_on_expire`` marks it for a top-up to its amount at expiry."""
+
     id: str
     user_id: str
     run_id: str
@@ -142,8 +183,14 @@ class UsageLedgerRecord:
 
 
 class MeteringStore(Protocol):
-    """``backend.metering`` on every backend. Semantics: reference/metering.md §3; keyword names are the
-    contract; ``now`` defaults to the backend clock."""
+    """``backend.metering`` on every backend. Keyword names are part of the contract; ``now`` defaults to
+    the backend clock. Every operation is all or nothing, and every write that depends on a balance runs
+    under the user's lock (a purchase's order lock first, then the user lock; never the reverse)."""
+
+    def with_vocabulary(self, vocabulary: LedgerVocabulary) -> MeteringStore:
+        """This ledger (the same rows, locks and clock) writing and describing rows in ``vocabulary``'s
+        names. A store made by a backend speaks the one it was opened with (by default the generic one)."""
+        ...
 
     async def grant_once(self, user_id: str, reason: str, amount_micros: int, *,
                          expires_at: datetime | None = None) -> bool:
@@ -154,7 +201,9 @@ class MeteringStore(Protocol):
                                   source: str | None = None, store_id: str | None = None,
                                   test_mode: bool | None = None, currency: str | None = None,
                                   variant_id: str | None = None) -> bool:
-        """Credit a purchase exactly once per order id (globally), netting a refund that came first."""
+        """Credit a purchase exactly once per order id (globally) as grant ``purchase:<order_id>``. A
+        replay with the same user, amount and provider identity is False; a different one is a conflict.
+        A refund that came first is netted: a full one blocks the credit, a partial one is debited."""
         ...
 
     async def revoke_purchase(self, order_id: str, *, refund_fraction: float | None = None,
@@ -162,7 +211,10 @@ class MeteringStore(Protocol):
                               expected_store_id: str | None = None,
                               expected_test_mode: bool | None = None,
                               expected_currency: str | None = None) -> bool:
-        """Revoke the cumulative ``refund_fraction`` (default 1) of a credited order (debit the delta)."""
+        """Revoke the cumulative ``refund_fraction`` (default 1) of a credited order, debiting only the
+        increase over what was already revoked (``round_half_up(credited * min(1, fraction))``). True
+        if a debit was inserted. An unknown order leaves a tombstone only with ``allow_tombstone``; a
+        stored store, mode or currency that differs from an expected one is a conflict."""
         ...
 
     async def record_usage(self, usage_id: str, user_id: str, billed_cost_micros: int, *,
@@ -174,32 +226,39 @@ class MeteringStore(Protocol):
                            cache_write_tokens: int | None = None,
                            provider_cost_micros: int | None = None, stop_reason: str | None = None,
                            metadata: dict[str, Any] | None = None) -> bool:
-        """Append a debit under a global idempotency id; a replay must match every immutable field."""
+        """Append a debit under a global idempotency id (never refused for lack of balance); a replay
+        must match every immutable field, or it is a conflict. True if inserted."""
         ...
 
     async def reserve(self, user_id: str, run_id: str, amount_micros: int, ttl_seconds: float, *,
                       workspace_id: str | None = None, session_id: str | None = None,
                       source: str | None = None, min_available_micros: int | None = None,
                       now: datetime | None = None) -> str:
-        """Place a hold for a run (idempotent per active (run, user)); raises InsufficientCreditError."""
+        """Place a hold for a run after expiring the user's stale ones; at most one active hold per run
+        across users, and the same (user, run) gets its existing hold back. Admits only while
+        ``available >= min_available_micros`` (default: the amount); raises InsufficientCreditError."""
         ...
 
     async def finish_reservation(self, status: FinishStatus, *,
                                  reservation_id: str | None = None, run_id: str | None = None,
                                  user_id: str | None = None) -> bool:
-        """Settle or release a hold; True if a row changed."""
+        """Settle or release a hold (by id, or by run and user); settling also recovers an expired hold.
+        True if a row changed."""
         ...
 
     async def expire_stale_reservations(self, *, now: datetime | None = None) -> int:
-        """Claim every past-TTL active hold (topping up the marked ones); returns how many."""
+        """Claim every past-TTL active hold, one user at a time, topping up the marked ones; returns how
+        many were claimed."""
         ...
 
     async def get_balance(self, user_id: str, *, now: datetime | None = None) -> MeteringBalance:
-        """Granted (unexpired), used, remaining, active reserved and available micros."""
+        """Granted (unexpired), used, remaining, active reserved and available micros, from maintained
+        totals and the small sets of expiring grants and live holds (never by summing the ledger)."""
         ...
 
     async def list_ledger(self, user_id: str, limit: int) -> list[CreditLedgerEntry]:
-        """Display-safe history, newest first, 1..50 entries, opaque ids."""
+        """Display-safe history: newest first, ``clamp(trunc(limit), 1, 50)`` entries, zero debits
+        left out, opaque ids, kinds and descriptions in the store's vocabulary."""
         ...
 
     async def billed_micros_for_run(self, user_id: str, run_id: str) -> int:
