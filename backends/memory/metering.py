@@ -1,16 +1,16 @@
 """The credits ledger in process memory.
 
-Serialisation: one ``asyncio.Lock`` per user and per order key (``rules_ledger.user_lock``/``order_lock``),
-always taken order-first, as the advisory locks on Postgres. Unique keys (a ledger id, a grant's (user,
-reason), the one active hold per run) get a lock too, taken last and held to the end of the transaction:
-the in-memory twin of a unique index, which makes a second writer of the same key wait for the first and
-then see its row. The locks live in a ``KeyedLocks`` registry that drops each lock as soon as nobody holds
-or waits for it. Atomicity: every operation stages its writes in a ``_Tx`` overlay (reads see the overlay
-on top of the committed state) and commits them at the end in one synchronous step, so an exception
-anywhere leaves no partial state.
+Serialisation: one lock per user and per order key (``users.user_lock_key``/``ledger_locks.order_lock``), always
+taken order-first, as the advisory locks on Postgres. Unique keys (a ledger id, a grant's (user, reason),
+the one active hold per run) get a lock too, taken last and held to the end of the transaction: the
+in-memory twin of a unique index, which makes a second writer of the same key wait for the first and then
+see its row. The locks live in a ``KeyedLocks`` registry (``self.locks``), which drops each lock as soon as
+nobody holds or waits for it. Atomicity: every operation stages its writes in a ``_Tx`` overlay (reads see
+the overlay on top of the committed state) and commits them at the end in one synchronous step, so an
+exception anywhere leaves no partial state.
 
 The per-user maintained totals (perpetual grants, used) mirror the SQL backends' balance table; expiring
-grants sit in a per-user list sorted by expiry and active holds in a per-user set, so ``get_balance`` never
+grants sit in a per-user list sorted by expiry and active holds in a per-user set, so a balance never
 walks the ledger.
 
 ``yield_points`` (on by default) puts an ``await asyncio.sleep(0)`` between every read and the write that
@@ -22,22 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import copy
 import heapq
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from localcore.contract import rules_ledger as rules
 from localcore.contract import rules_ledger_writes as writes
 from localcore.contract.clock import Clock
-from localcore.contract.ids import new_id
 from localcore.contract.ledger import (
     CreditGrantRecord,
-    CreditLedgerEntry,
     CreditPurchaseRecord,
     FinishStatus,
     InsufficientCreditError,
@@ -46,6 +43,9 @@ from localcore.contract.ledger import (
     UsageLedgerRecord,
     UsageReservationRecord,
 )
+from localcore.contract.ledger_locks import KeyedLocks
+from localcore.contract.ledger_store import MeteringStoreBase
+from localcore.contract.users import user_lock_key
 
 _Row = TypeVar("_Row", CreditGrantRecord, UsageLedgerRecord)
 _Listed = TypeVar("_Listed", CreditGrantRecord, UsageLedgerRecord, UsageReservationRecord)
@@ -201,54 +201,16 @@ class _Tx:
                 s.billed_by_run[(usage.user_id, usage.run_id)] += usage.billed_cost_micros
 
 
-@dataclass(slots=True)
-class _KeyedLock:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0  # holders and waiters
-
-
-class KeyedLocks:
-    """``asyncio`` locks by key, each created on first use and dropped as soon as nobody holds or waits
-    for it: the registry is as large as the set of keys in use, not the set of users and orders ever
-    seen."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, _KeyedLock] = {}
-
-    def __len__(self) -> int:
-        """How many keys are held or waited for right now."""
-        return len(self._locks)
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        """Hold ``key`` for the ``async with`` block (waiting for the current holder, if any)."""
-        entry = self._locks.setdefault(key, _KeyedLock())
-        entry.users += 1
-        try:
-            async with entry.lock:
-                yield
-        finally:  # also when the wait was cancelled
-            entry.users -= 1
-            if entry.users == 0:
-                del self._locks[key]
-
-
-class MemoryMeteringStore:
+class MemoryMeteringStore(MeteringStoreBase[_Tx]):
     """``MeteringStore`` + ``MeteringInspector`` in process memory."""
 
     yield_points = True
 
     def __init__(self, clock: Clock, vocabulary: LedgerVocabulary | None = None) -> None:
-        self._clock = clock
-        self.vocabulary = vocabulary or LedgerVocabulary()
+        super().__init__(clock, vocabulary)
         self._state = _State()
         #: The per-key locks; empty whenever no ledger operation is running.
         self.locks = KeyedLocks()
-
-    def with_vocabulary(self, vocabulary: LedgerVocabulary) -> MemoryMeteringStore:
-        view = copy.copy(self)  # shares the state and the locks
-        view.vocabulary = vocabulary
-        return view
 
     # ------------------------------------------------------------------ plumbing
 
@@ -279,7 +241,7 @@ class MemoryMeteringStore:
         if existing is not None:
             writes.check_verified_debit(existing, debit)
             return False
-        tx.add_usage(debit.row(self._clock()))
+        tx.add_usage(debit.row(self.clock()))
         return True
 
     async def _add_grant_once(self, tx: _Tx, grant: CreditGrantRecord) -> bool:
@@ -290,9 +252,6 @@ class MemoryMeteringStore:
         await self._yield()
         tx.add_grant(grant)
         return True
-
-    def _now(self, now: datetime | None) -> datetime:
-        return self._clock() if now is None else now
 
     async def _expire_user(self, tx: _Tx, user_id: str, now: datetime) -> int:
         """Within the caller's user lock: claim past-TTL holds, top up the marked ones."""
@@ -306,78 +265,27 @@ class MemoryMeteringStore:
                 await self._post_verified_debit(tx, debit)
         return len(claimed)
 
-    # ------------------------------------------------------------------ grants and purchases
+    # ------------------------------------------------------------------ MeteringStoreBase steps
 
-    async def grant_once(self, user_id: str, reason: str, amount_micros: int, *,
-                         expires_at: datetime | None = None) -> bool:
-        amount = writes.validate_grant(user_id, reason, amount_micros)
-        async with self._transaction() as tx:  # no user lock (as upstream): the (user, reason) key is the index
-            grant = CreditGrantRecord(id=new_id(), user_id=user_id, amount_micros=amount, reason=reason,
-                                      expires_at=expires_at, created_at=self._clock())
-            return await self._add_grant_once(tx, grant)
+    def _locked(self, *keys: str) -> AbstractAsyncContextManager[_Tx]:
+        return self._transaction(*keys)
 
-    async def grant_purchase_once(self, order_id: str, user_id: str, amount_micros: int, *,
-                                  source: str | None = None, store_id: str | None = None,
-                                  test_mode: bool | None = None, currency: str | None = None,
-                                  variant_id: str | None = None) -> bool:
-        call = writes.purchase_grant(order_id, user_id, amount_micros, source=source, store_id=store_id,
-                                     test_mode=test_mode, currency=currency, variant_id=variant_id,
-                                     vocabulary=self.vocabulary)
-        async with self._transaction(rules.order_lock(order_id)) as tx:
-            existing = tx.purchase(order_id)
-            await self._yield()
-            plan = writes.plan_grant_purchase(existing, call, now=self._clock())
-            if plan.purchase is not None:
-                tx.put_purchase(plan.purchase)
-            if plan.grant is not None and not await self._add_grant_once(tx, plan.grant):
-                raise writes.grant_already_existed(order_id)
-            if plan.debit is not None:
-                await self._post_verified_debit(tx, plan.debit)
-            return plan.granted
+    async def _lock_user(self, tx: _Tx, user_id: str) -> None:
+        await self._lock(tx, user_lock_key(user_id))
+        await self._yield()
 
-    async def revoke_purchase(self, order_id: str, *, refund_fraction: float | None = None,
-                              source: str | None = None, allow_tombstone: bool = False,
-                              expected_store_id: str | None = None,
-                              expected_test_mode: bool | None = None,
-                              expected_currency: str | None = None) -> bool:
-        call = writes.purchase_revocation(
-            order_id, refund_fraction=refund_fraction, source=source, allow_tombstone=allow_tombstone,
-            expected_store_id=expected_store_id, expected_test_mode=expected_test_mode,
-            expected_currency=expected_currency, vocabulary=self.vocabulary)
-        async with self._transaction(rules.order_lock(order_id)) as tx:
-            existing = tx.purchase(order_id)
-            await self._yield()
-            plan = writes.plan_revoke(existing, call, now=self._clock())
-            if plan.lock_user is not None:
-                # the order lock is held; the user lock orders this debit with admissions
-                await self._lock(tx, rules.user_lock(plan.lock_user))
-                await self._yield()
-            inserted = False
-            if plan.debit is not None:
-                inserted = await self._post_verified_debit(tx, plan.debit)
-            if plan.purchase is not None:
-                tx.put_purchase(plan.purchase)
-            return inserted
+    async def _read_purchase(self, tx: _Tx, order_id: str) -> CreditPurchaseRecord | None:
+        row = tx.purchase(order_id)
+        await self._yield()
+        return row
 
-    # ------------------------------------------------------------------ usage
+    async def _write_purchase(self, tx: _Tx, row: CreditPurchaseRecord, *, insert: bool) -> None:
+        tx.put_purchase(row)
 
-    async def record_usage(self, usage_id: str, user_id: str, billed_cost_micros: int, *,
-                           workspace_id: str | None = None, session_id: str | None = None,
-                           run_id: str | None = None, message_id: str | None = None,
-                           source: str | None = None, provider: str | None = None,
-                           model: str | None = None, input_tokens: int | None = None,
-                           output_tokens: int | None = None, cache_read_tokens: int | None = None,
-                           cache_write_tokens: int | None = None,
-                           provider_cost_micros: int | None = None, stop_reason: str | None = None,
-                           metadata: dict[str, Any] | None = None) -> bool:
-        row = writes.usage_row(
-            usage_id, user_id, billed_cost_micros, created_at=self._clock(), workspace_id=workspace_id,
-            session_id=session_id, run_id=run_id, message_id=message_id, source=source, provider=provider,
-            model=model, input_tokens=input_tokens, output_tokens=output_tokens,
-            cache_read_tokens=cache_read_tokens, cache_write_tokens=cache_write_tokens,
-            provider_cost_micros=provider_cost_micros, stop_reason=stop_reason, metadata=metadata,
-        )
-        async with self._transaction(rules.user_lock(row.user_id), "ledger:" + row.id) as tx:
+    # ------------------------------------------------------------------ MeteringStoreBase requests
+
+    async def _record_usage(self, row: UsageLedgerRecord) -> bool:
+        async with self._transaction(user_lock_key(row.user_id), "ledger:" + row.id) as tx:
             existing = tx.usage(row.id)
             await self._yield()
             if existing is not None:
@@ -387,47 +295,28 @@ class MemoryMeteringStore:
             tx.add_usage(row)
             return True
 
-    async def billed_micros_for_run(self, user_id: str, run_id: str) -> int:
-        return self._state.billed_by_run.get((user_id, run_id), 0)
-
-    async def billed_micros_for_reservation(self, user_id: str, reservation_id: str) -> int:
-        return self._state.billed_by_reservation.get((user_id, reservation_id), 0)
-
-    # ------------------------------------------------------------------ reservations
-
-    async def reserve(self, user_id: str, run_id: str, amount_micros: int, ttl_seconds: float, *,
-                      workspace_id: str | None = None, session_id: str | None = None,
-                      source: str | None = None, min_available_micros: int | None = None,
-                      now: datetime | None = None) -> str:
-        args = writes.reserve_args(user_id, run_id, amount_micros, ttl_seconds, min_available_micros)
-        now = self._now(now)
-        async with self._transaction(rules.user_lock(user_id)) as tx:
-            await self._expire_user(tx, user_id, now)
-            for row in tx.active_reservations(user_id):
-                if row.run_id == run_id:
+    async def _reserve(self, call: writes.ReserveCall, now: datetime) -> str:
+        async with self._transaction(user_lock_key(call.user_id)) as tx:
+            await self._expire_user(tx, call.user_id, now)
+            for row in tx.active_reservations(call.user_id):
+                if row.run_id == call.run_id:
                     return row.id
-            balance = tx.balance(user_id, now)
+            balance = tx.balance(call.user_id, now)
             await self._yield()
-            if balance.available_micros < args.min_available:
-                raise InsufficientCreditError(balance.available_micros, args.min_available)
-            await self._lock(tx, "run:" + run_id)  # the global one-active-row-per-run index
-            reservation = UsageReservationRecord(
-                id=new_id(), user_id=user_id, run_id=run_id, amount_micros=args.amount,
-                status="active", charge_on_expire=False, created_at=now, expires_at=now + args.ttl,
-                workspace_id=workspace_id, session_id=session_id, source=source or "",
-            )
-            tx.put_reservation(reservation)
-            return reservation.id
+            if balance.available_micros < call.min_available:
+                raise InsufficientCreditError(balance.available_micros, call.min_available)
+            await self._lock(tx, "run:" + call.run_id)  # the global one-active-row-per-run index
+            hold = call.hold(now)
+            tx.put_reservation(hold)
+            return hold.id
 
-    async def finish_reservation(self, status: FinishStatus, *, reservation_id: str | None = None,
-                                 run_id: str | None = None, user_id: str | None = None) -> bool:
-        matchable = writes.finish_matchable(status, reservation_id, run_id, user_id)
+    async def _finish_reservation(self, status: FinishStatus, matchable: tuple[str, ...],
+                                  reservation_id: str | None, run_id: str | None, user_id: str | None) -> bool:
         owner = user_id
         if owner is None and reservation_id is not None:
             found = self._state.reservations.get(reservation_id)
             owner = found.user_id if found is not None else None
-        keys = () if owner is None else (rules.user_lock(owner),)
-        async with self._transaction(*keys) as tx:
+        async with self._transaction(*(() if owner is None else (user_lock_key(owner),))) as tx:
             target: UsageReservationRecord | None
             if reservation_id is None:
                 assert run_id is not None and user_id is not None
@@ -448,13 +337,12 @@ class MemoryMeteringStore:
             tx.put_reservation(replace(target, status=status))
             return True
 
-    async def expire_stale_reservations(self, *, now: datetime | None = None) -> int:
-        now = self._now(now)
+    async def _expire_stale(self, now: datetime) -> int:
         users = sorted({r.user_id for rid in self._state.active_runs.values()
                         if (r := self._state.reservations[rid]).expires_at <= now})
         total = 0
         for user in users:
-            async with self._transaction(rules.user_lock(user)) as tx:
+            async with self._transaction(user_lock_key(user)) as tx:
                 await self._yield()
                 total += await self._expire_user(tx, user, now)
         return total
@@ -469,19 +357,30 @@ class MemoryMeteringStore:
 
     # ------------------------------------------------------------------ reads
 
-    async def get_balance(self, user_id: str, *, now: datetime | None = None) -> MeteringBalance:
-        return _Tx(self._state).balance(user_id, self._now(now))
+    async def _balance(self, user_id: str, now: datetime) -> MeteringBalance:
+        return _Tx(self._state).balance(user_id, now)
 
-    async def list_ledger(self, user_id: str, limit: int) -> list[CreditLedgerEntry]:
-        cap = rules.clamp_ledger_limit(limit)
+    async def _newest_rows(self, user_id: str, cap: int) -> tuple[list[CreditGrantRecord],
+                                                                  list[UsageLedgerRecord]]:
         s = self._state
         grants = _newest((s.grants[i] for i in s.user_grants.get(user_id, ())), cap)
         debits = _newest((r for i in s.user_ledger.get(user_id, ())
                           if (r := s.ledger[i]).billed_cost_micros > 0), cap)
-        return rules.ledger_view(grants, debits, cap, self.vocabulary)
+        return grants, debits
+
+    async def billed_micros_for_run(self, user_id: str, run_id: str) -> int:
+        return self._state.billed_by_run.get((user_id, run_id), 0)
+
+    async def billed_micros_for_reservation(self, user_id: str, reservation_id: str) -> int:
+        return self._state.billed_by_reservation.get((user_id, reservation_id), 0)
 
     async def delete_user_rows(self, user_id: str) -> None:
-        """Account deletion: drop every credit row of the user (grants, purchases, holds, ledger, totals)."""
+        """Account deletion's ledger step: drop every credit row of the user (grants, purchases, holds,
+        ledger, totals) under the user's lock, so a reservation of the user runs wholly before or after."""
+        async with self.locks.hold(user_lock_key(user_id)):
+            self._delete_user_rows(user_id)
+
+    def _delete_user_rows(self, user_id: str) -> None:
         s = self._state
         for grant_id in s.user_grants.pop(user_id, []):
             grant = s.grants.pop(grant_id)

@@ -2,7 +2,7 @@
 
 Serialisation: every mutating operation is one ``db.transaction()``. Postgres runs it under READ
 COMMITTED and takes transaction-scoped advisory locks through ``db.lock`` — the order lock
-(``rules_ledger.order_lock``) before the user lock (``rules_ledger.user_lock``), never the reverse — so
+(``ledger_locks.order_lock``) before the user lock (``users.user_lock_key``), never the reverse — so
 each statement after the lock sees everything the previous holder committed. SQLite's transaction is
 ``BEGIN IMMEDIATE`` (one writer across every process on the file) and ``db.lock`` is a no-op.
 
@@ -18,8 +18,8 @@ the names the ledger gives its own rows come from the store's ``LedgerVocabulary
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -28,10 +28,8 @@ from localcore.contract import rules_ledger as rules
 from localcore.contract import rules_ledger_writes as writes
 from localcore.contract.clock import Clock
 from localcore.contract.errors import ConstraintViolation
-from localcore.contract.ids import new_id
 from localcore.contract.ledger import (
     CreditGrantRecord,
-    CreditLedgerEntry,
     CreditPurchaseRecord,
     FinishStatus,
     InsufficientCreditError,
@@ -41,6 +39,8 @@ from localcore.contract.ledger import (
     UsageLedgerRecord,
     UsageReservationRecord,
 )
+from localcore.contract.ledger_store import MeteringStoreBase
+from localcore.contract.users import user_lock_key
 
 Row = Mapping[str, Any]
 
@@ -155,23 +155,14 @@ def _sum_overflow(exc: Exception) -> bool:
     return "integer overflow" in str(exc).lower()
 
 
-class SqlMeteringStore:
+class SqlMeteringStore(MeteringStoreBase[Executor]):
     """``MeteringStore`` + ``MeteringInspector`` over a ``Database`` (SQLite or Postgres)."""
 
     def __init__(self, db: Database, clock: Clock, vocabulary: LedgerVocabulary | None = None) -> None:
+        super().__init__(clock, vocabulary)
         self.db = db
-        self.clock = clock
-        self.vocabulary = vocabulary or LedgerVocabulary()
         # Binary (code point) order for ids in ORDER BY, as the memory backend sorts Python strings.
         self._binary = ' COLLATE "C"' if db.dialect == "postgres" else ""
-
-    def with_vocabulary(self, vocabulary: LedgerVocabulary) -> SqlMeteringStore:
-        view = copy.copy(self)  # the same database handle
-        view.vocabulary = vocabulary
-        return view
-
-    def _now(self, now: datetime | None) -> datetime:
-        return self.clock() if now is None else now
 
     # ------------------------------------------------------------------ shared statements
 
@@ -201,7 +192,7 @@ class SqlMeteringStore:
         writes.check_verified_debit(await self._fetch_usage(tx, debit.id), debit)
         return False
 
-    async def _insert_grant(self, tx: Executor, grant: CreditGrantRecord) -> bool:
+    async def _add_grant_once(self, tx: Executor, grant: CreditGrantRecord) -> bool:
         inserted = await tx.execute(
             f"INSERT INTO boring_credit_grants ({_GRANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6) "
             "ON CONFLICT (user_id, reason) DO NOTHING",
@@ -226,13 +217,13 @@ class SqlMeteringStore:
             *_purchase_params(row),
         )
 
-    async def _fetch_purchase(self, ex: Executor, order_id: str) -> CreditPurchaseRecord | None:
+    async def _read_purchase(self, ex: Executor, order_id: str) -> CreditPurchaseRecord | None:
         row = await ex.fetchrow(
             f"SELECT {_PURCHASE_COLS} FROM boring_credit_purchases WHERE order_id = $1", order_id
         )
         return None if row is None else _purchase(row)
 
-    async def _balance(self, ex: Executor, user_id: str, now: datetime) -> MeteringBalance:
+    async def _read_balance(self, ex: Executor, user_id: str, now: datetime) -> MeteringBalance:
         try:
             row = await ex.fetchrow(_BALANCE, user_id, now)
         except Exception as exc:
@@ -270,75 +261,22 @@ class SqlMeteringStore:
                 await self._post_verified_debit(tx, debit)
         return len(claimed)
 
-    # ------------------------------------------------------------------ grants and purchases
+    # ------------------------------------------------------------------ MeteringStoreBase steps
 
-    async def grant_once(self, user_id: str, reason: str, amount_micros: int, *,
-                         expires_at: datetime | None = None) -> bool:
-        amount = writes.validate_grant(user_id, reason, amount_micros)
-        grant = CreditGrantRecord(id=new_id(), user_id=user_id, amount_micros=amount, reason=reason,
-                                  expires_at=expires_at, created_at=self.clock())
-        async with self.db.transaction() as tx:  # no lock: the unique index is the idempotency key
-            return await self._insert_grant(tx, grant)
-
-    async def grant_purchase_once(self, order_id: str, user_id: str, amount_micros: int, *,
-                                  source: str | None = None, store_id: str | None = None,
-                                  test_mode: bool | None = None, currency: str | None = None,
-                                  variant_id: str | None = None) -> bool:
-        call = writes.purchase_grant(order_id, user_id, amount_micros, source=source, store_id=store_id,
-                                     test_mode=test_mode, currency=currency, variant_id=variant_id,
-                                     vocabulary=self.vocabulary)
+    @asynccontextmanager
+    async def _locked(self, *keys: str) -> AsyncIterator[Executor]:
         async with self.db.transaction() as tx:
-            await self.db.lock(tx, rules.order_lock(order_id))
-            plan = writes.plan_grant_purchase(await self._fetch_purchase(tx, order_id), call, now=self.clock())
-            if plan.purchase is not None:
-                await self._write_purchase(tx, plan.purchase, insert=plan.insert)
-            if plan.grant is not None and not await self._insert_grant(tx, plan.grant):
-                raise writes.grant_already_existed(order_id)
-            if plan.debit is not None:
-                await self._post_verified_debit(tx, plan.debit)
-            return plan.granted
+            for key in keys:
+                await self.db.lock(tx, key)
+            yield tx
 
-    async def revoke_purchase(self, order_id: str, *, refund_fraction: float | None = None,
-                              source: str | None = None, allow_tombstone: bool = False,
-                              expected_store_id: str | None = None,
-                              expected_test_mode: bool | None = None,
-                              expected_currency: str | None = None) -> bool:
-        call = writes.purchase_revocation(
-            order_id, refund_fraction=refund_fraction, source=source, allow_tombstone=allow_tombstone,
-            expected_store_id=expected_store_id, expected_test_mode=expected_test_mode,
-            expected_currency=expected_currency, vocabulary=self.vocabulary)
-        async with self.db.transaction() as tx:
-            await self.db.lock(tx, rules.order_lock(order_id))
-            plan = writes.plan_revoke(await self._fetch_purchase(tx, order_id), call, now=self.clock())
-            if plan.lock_user is not None:
-                await self.db.lock(tx, rules.user_lock(plan.lock_user))  # order lock first, then user
-            inserted = False
-            if plan.debit is not None:
-                inserted = await self._post_verified_debit(tx, plan.debit)
-            if plan.purchase is not None:
-                await self._write_purchase(tx, plan.purchase, insert=plan.insert)
-            return inserted
+    async def _lock_user(self, tx: Executor, user_id: str) -> None:
+        await self.db.lock(tx, user_lock_key(user_id))
 
-    # ------------------------------------------------------------------ usage
+    # ------------------------------------------------------------------ MeteringStoreBase requests
 
-    async def record_usage(self, usage_id: str, user_id: str, billed_cost_micros: int, *,
-                           workspace_id: str | None = None, session_id: str | None = None,
-                           run_id: str | None = None, message_id: str | None = None,
-                           source: str | None = None, provider: str | None = None,
-                           model: str | None = None, input_tokens: int | None = None,
-                           output_tokens: int | None = None, cache_read_tokens: int | None = None,
-                           cache_write_tokens: int | None = None,
-                           provider_cost_micros: int | None = None, stop_reason: str | None = None,
-                           metadata: dict[str, Any] | None = None) -> bool:
-        row = writes.usage_row(
-            usage_id, user_id, billed_cost_micros, created_at=self.clock(), workspace_id=workspace_id,
-            session_id=session_id, run_id=run_id, message_id=message_id, source=source, provider=provider,
-            model=model, input_tokens=input_tokens, output_tokens=output_tokens,
-            cache_read_tokens=cache_read_tokens, cache_write_tokens=cache_write_tokens,
-            provider_cost_micros=provider_cost_micros, stop_reason=stop_reason, metadata=metadata,
-        )
-        async with self.db.transaction() as tx:
-            await self.db.lock(tx, rules.user_lock(row.user_id))
+    async def _record_usage(self, row: UsageLedgerRecord) -> bool:
+        async with self._locked(user_lock_key(row.user_id)) as tx:
             if await self._insert_usage(tx, row):
                 return True
             existing = await self._fetch_usage(tx, row.id)
@@ -346,53 +284,35 @@ class SqlMeteringStore:
                 raise writes.usage_collision(row.id)
             return False
 
-    async def billed_micros_for_run(self, user_id: str, run_id: str) -> int:
-        return _int(await self.db.fetchval(
-            "SELECT SUM(billed_cost_micros) FROM boring_usage_ledger WHERE user_id = $1 AND run_id = $2",
-            user_id, run_id,
-        ))
-
-    async def billed_micros_for_reservation(self, user_id: str, reservation_id: str) -> int:
-        return await self._billed_for_reservation(self.db, user_id, reservation_id)
-
-    # ------------------------------------------------------------------ reservations
-
-    async def reserve(self, user_id: str, run_id: str, amount_micros: int, ttl_seconds: float, *,
-                      workspace_id: str | None = None, session_id: str | None = None,
-                      source: str | None = None, min_available_micros: int | None = None,
-                      now: datetime | None = None) -> str:
-        args = writes.reserve_args(user_id, run_id, amount_micros, ttl_seconds, min_available_micros)
-        now = self._now(now)
-        async with self.db.transaction() as tx:
-            await self.db.lock(tx, rules.user_lock(user_id))
-            await self._expire_user(tx, user_id, now)
+    async def _reserve(self, call: writes.ReserveCall, now: datetime) -> str:
+        async with self._locked(user_lock_key(call.user_id)) as tx:
+            await self._expire_user(tx, call.user_id, now)
             existing = await tx.fetchval(
                 "SELECT id FROM boring_usage_reservations "
                 "WHERE user_id = $1 AND run_id = $2 AND status = 'active'",
-                user_id, run_id,
+                call.user_id, call.run_id,
             )
             if existing is not None:
                 return str(existing)
-            balance = await self._balance(tx, user_id, now)
-            if balance.available_micros < args.min_available:
-                raise InsufficientCreditError(balance.available_micros, args.min_available)
-            reservation_id = new_id()
+            balance = await self._read_balance(tx, call.user_id, now)
+            if balance.available_micros < call.min_available:
+                raise InsufficientCreditError(balance.available_micros, call.min_available)
+            hold = call.hold(now)
             try:
                 await tx.execute(
                     f"INSERT INTO boring_usage_reservations ({_RESERVATION_COLS}) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', false, $8, $9)",
-                    reservation_id, user_id, workspace_id, session_id, run_id, source or "", args.amount,
-                    now, now + args.ttl,
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    hold.id, hold.user_id, hold.workspace_id, hold.session_id, hold.run_id, hold.source,
+                    hold.amount_micros, hold.status, hold.charge_on_expire, hold.created_at, hold.expires_at,
                 )
             except ConstraintViolation as exc:
                 if exc.kind == "unique":
-                    raise writes.run_conflict(run_id) from None
+                    raise writes.run_conflict(call.run_id) from None
                 raise
-            return reservation_id
+            return hold.id
 
-    async def finish_reservation(self, status: FinishStatus, *, reservation_id: str | None = None,
-                                 run_id: str | None = None, user_id: str | None = None) -> bool:
-        matchable = writes.finish_matchable(status, reservation_id, run_id, user_id)
+    async def _finish_reservation(self, status: FinishStatus, matchable: tuple[str, ...],
+                                  reservation_id: str | None, run_id: str | None, user_id: str | None) -> bool:
         in_list = ", ".join(f"'{s}'" for s in matchable)  # constants from finish_matchable
         async with self.db.transaction() as tx:
             owner = user_id
@@ -401,7 +321,7 @@ class SqlMeteringStore:
                     "SELECT user_id FROM boring_usage_reservations WHERE id = $1", reservation_id
                 )
             if owner is not None:
-                await self.db.lock(tx, rules.user_lock(owner))
+                await self.db.lock(tx, user_lock_key(owner))
             target = reservation_id
             if target is None:
                 ids = await tx.fetch(
@@ -422,8 +342,7 @@ class SqlMeteringStore:
                 params.append(user_id)
             return bool(await tx.execute(sql, *params))
 
-    async def expire_stale_reservations(self, *, now: datetime | None = None) -> int:
-        now = self._now(now)
+    async def _expire_stale(self, now: datetime) -> int:
         users = await self.db.fetch(
             "SELECT DISTINCT user_id FROM boring_usage_reservations "
             "WHERE status = 'active' AND expires_at <= $1",
@@ -431,8 +350,7 @@ class SqlMeteringStore:
         )
         total = 0
         for user_id in sorted(str(r["user_id"]) for r in users):
-            async with self.db.transaction() as tx:  # one transaction per user (partial failure as upstream)
-                await self.db.lock(tx, rules.user_lock(user_id))
+            async with self._locked(user_lock_key(user_id)) as tx:  # one per user (partial failure as upstream)
                 total += await self._expire_user(tx, user_id, now)
         return total
 
@@ -445,11 +363,11 @@ class SqlMeteringStore:
 
     # ------------------------------------------------------------------ reads
 
-    async def get_balance(self, user_id: str, *, now: datetime | None = None) -> MeteringBalance:
-        return await self._balance(self.db, user_id, self._now(now))
+    async def _balance(self, user_id: str, now: datetime) -> MeteringBalance:
+        return await self._read_balance(self.db, user_id, now)
 
-    async def list_ledger(self, user_id: str, limit: int) -> list[CreditLedgerEntry]:
-        cap = rules.clamp_ledger_limit(limit)
+    async def _newest_rows(self, user_id: str, cap: int) -> tuple[list[CreditGrantRecord],
+                                                                  list[UsageLedgerRecord]]:
         grants = await self.db.fetch(
             f"SELECT {_GRANT_COLS} FROM boring_credit_grants WHERE user_id = $1 "
             f"ORDER BY created_at DESC, id{self._binary} DESC LIMIT $2",
@@ -460,12 +378,21 @@ class SqlMeteringStore:
             f"ORDER BY created_at DESC, id{self._binary} DESC LIMIT $2",
             user_id, cap,
         )
-        return rules.ledger_view([_grant(r) for r in grants], [_usage(r) for r in debits], cap, self.vocabulary)
+        return [_grant(r) for r in grants], [_usage(r) for r in debits]
+
+    async def billed_micros_for_run(self, user_id: str, run_id: str) -> int:
+        return _int(await self.db.fetchval(
+            "SELECT SUM(billed_cost_micros) FROM boring_usage_ledger WHERE user_id = $1 AND run_id = $2",
+            user_id, run_id,
+        ))
+
+    async def billed_micros_for_reservation(self, user_id: str, reservation_id: str) -> int:
+        return await self._billed_for_reservation(self.db, user_id, reservation_id)
 
     # ------------------------------------------------------------------ MeteringInspector
 
     async def get_purchase(self, order_id: str) -> CreditPurchaseRecord | None:
-        return await self._fetch_purchase(self.db, order_id)
+        return await self._read_purchase(self.db, order_id)
 
     async def get_reservation(self, reservation_id: str) -> UsageReservationRecord | None:
         row = await self.db.fetchrow(
@@ -474,28 +401,19 @@ class SqlMeteringStore:
         return None if row is None else _reservation(row)
 
     async def list_reservations(self, user_id: str) -> list[UsageReservationRecord]:
-        rows = await self.db.fetch(
-            f"SELECT {_RESERVATION_COLS} FROM boring_usage_reservations WHERE user_id = $1 "
-            f"ORDER BY created_at, id{self._binary}",
-            user_id,
-        )
-        return [_reservation(r) for r in rows]
+        return [_reservation(r) for r in await self._oldest_first(_RESERVATION_COLS, "boring_usage_reservations",
+                                                                  user_id)]
 
     async def get_usage(self, usage_id: str) -> UsageLedgerRecord | None:
         return await self._fetch_usage(self.db, usage_id)
 
     async def list_usage(self, user_id: str) -> list[UsageLedgerRecord]:
-        rows = await self.db.fetch(
-            f"SELECT {_LEDGER_COLS} FROM boring_usage_ledger WHERE user_id = $1 "
-            f"ORDER BY created_at, id{self._binary}",
-            user_id,
-        )
-        return [_usage(r) for r in rows]
+        return [_usage(r) for r in await self._oldest_first(_LEDGER_COLS, "boring_usage_ledger", user_id)]
 
     async def list_grants(self, user_id: str) -> list[CreditGrantRecord]:
-        rows = await self.db.fetch(
-            f"SELECT {_GRANT_COLS} FROM boring_credit_grants WHERE user_id = $1 "
-            f"ORDER BY created_at, id{self._binary}",
-            user_id,
-        )
-        return [_grant(r) for r in rows]
+        return [_grant(r) for r in await self._oldest_first(_GRANT_COLS, "boring_credit_grants", user_id)]
+
+    async def _oldest_first(self, columns: str, table: str, user_id: str) -> list[Row]:
+        """Every row of the user in ``table``, ``created_at, id`` ascending (code-point order)."""
+        return await self.db.fetch(
+            f"SELECT {columns} FROM {table} WHERE user_id = $1 ORDER BY created_at, id{self._binary}", user_id)

@@ -2,9 +2,11 @@
 
 Each handler parses with a pydantic model, calls one service method and shapes better-auth's answer
 (better-auth's JSON shapes and error codes). One-time links are scanner-safe: a browser GET
-(``Accept: text/html``) of a verification or magic link gets the shell page, whose button POSTs the token;
-only that POST (or a JSON client's GET, upstream's behaviour) uses the token up. HEAD never reaches these
-handlers. The mailed reset link only redirects to the form; it never uses the token.
+(``Accept: text/html``) of a verification or magic link gets a self-contained confirm page rendered by the
+server (``pages.py``), whose form POSTs the token; only that POST (or a JSON client's GET, upstream's
+behaviour) uses the token up, and a form POST then redirects to the validated callback. HEAD never
+reaches these handlers. The mailed reset link never uses the token: it redirects to the ``redirectTo``
+form the app asked for, or (none asked for) opens the server's own reset page.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from aiohttp import web
 
 from localcore.appkeys import MAILER
 from localcore.auth import models as m
+from localcore.auth import pages
 from localcore.auth.context import body_of, client_of, start_session
 from localcore.auth.errors import auth_error
 from localcore.auth.keys import AUTH_SERVICE, SESSION_COOKIES
@@ -23,7 +26,6 @@ from localcore.errors import AuthError
 from localcore.http.identity import current_identity, forget_identity
 from localcore.http.openapi import RouteCatalog
 from localcore.http.validation import parse_query
-from localcore.shell import serve_index
 
 TAG = "auth"
 INVITE_FAILED_COOKIE = "boring_invite_failed"
@@ -90,11 +92,13 @@ async def get_session(request: web.Request) -> web.Response:
 
 
 async def verify_email_link(request: web.Request) -> web.StreamResponse:
-    if wants_html(request):
-        return await serve_index(request)  # the page's button POSTs the token; opening it uses nothing
     query = parse_query(request, m.VerifyEmailQuery, code="VALIDATION_ERROR")
     service = request.app[AUTH_SERVICE]
     callback = service.check_target(query.callbackURL, "INVALID_CALLBACK_URL")
+    if wants_html(request):  # the page's button POSTs the token; opening it uses nothing
+        if not query.token:
+            return pages.render(request, pages.link_failed_page("verification"), status=400)
+        return pages.render(request, pages.verify_email_page(query.token, callback))
     try:
         signed_in = await service.verify_email(query.token, client=client_of(request))
     except AuthError as exc:
@@ -111,11 +115,18 @@ async def verify_email_link(request: web.Request) -> web.StreamResponse:
 async def verify_email(request: web.Request) -> web.Response:
     body = await body_of(request, m.VerifyEmailBody)
     service = request.app[AUTH_SERVICE]
-    service.check_target(body.callbackURL, "INVALID_CALLBACK_URL")
-    signed_in = await service.verify_email(body.token, client=client_of(request))
+    callback = service.check_target(body.callbackURL, "INVALID_CALLBACK_URL")
+    try:
+        signed_in = await service.verify_email(body.token, client=client_of(request))
+    except AuthError as exc:
+        if pages.is_form_post(request):
+            return pages.render(request, pages.link_failed_page("verification"), status=exc.status)
+        raise
     forget_identity(request)
     if signed_in is not None:
         start_session(request, signed_in)
+    if pages.is_form_post(request):
+        return pages.see_other(callback or "/")
     return json_response({"status": True})
 
 
@@ -140,8 +151,13 @@ async def reset_password_link(request: web.Request) -> web.Response:
     """The mailed link: 302 to the form with the token (checked, not used), or with ``?error=``."""
     query = parse_query(request, m.ResetLinkQuery, code="VALIDATION_ERROR")
     service = request.app[AUTH_SERVICE]
-    callback = service.check_target(query.callbackURL, "INVALID_CALLBACK_URL") or "/auth/reset-password"
+    asked = service.check_target(query.callbackURL, "INVALID_CALLBACK_URL")
     token = request.match_info["token"]
+    if asked is None and wants_html(request):  # no form of the app's own: the server's page
+        if await service.reset_token_is_live(token):
+            return pages.render(request, pages.reset_password_page(token))
+        return pages.render(request, pages.link_failed_page("password reset"), status=400)
+    callback = asked or "/auth/reset-password"
     if await service.reset_token_is_live(token):
         return redirect(with_query(callback, token=token))
     return redirect(with_query(callback, error="INVALID_TOKEN"))
@@ -150,9 +166,18 @@ async def reset_password_link(request: web.Request) -> web.Response:
 async def reset_password(request: web.Request) -> web.Response:
     body = await body_of(request, m.ResetPasswordBody)
     token = body.token or request.query.get("token", "")
-    await request.app[AUTH_SERVICE].reset_password(token=token, new_password=body.newPassword)
+    try:
+        await request.app[AUTH_SERVICE].reset_password(token=token, new_password=body.newPassword)
+    except AuthError as exc:
+        if not pages.is_form_post(request):
+            raise
+        if exc.code == "INVALID_TOKEN":
+            return pages.render(request, pages.link_failed_page("password reset"), status=exc.status)
+        return pages.render(request, pages.reset_password_page(token), error=exc.message, status=exc.status)
     if request.app[SESSION_COOKIES].token(request) is not None:
         request.app[SESSION_COOKIES].clear(request)  # every session of that user was just revoked
+    if pages.is_form_post(request):
+        return pages.see_other("/")
     return json_response({"status": True})
 
 
@@ -170,13 +195,16 @@ async def send_magic_link(request: web.Request) -> web.Response:
 
 async def magic_link_page_or_verify(request: web.Request) -> web.StreamResponse:
     _require_mail(request)
-    if wants_html(request):
-        return await serve_index(request)  # the page's button POSTs the token; opening it uses nothing
     query = parse_query(request, m.MagicLinkQuery, code="VALIDATION_ERROR")
     service = request.app[AUTH_SERVICE]
     callback = service.check_target(query.callbackURL, "INVALID_CALLBACK_URL")
     new_user = service.check_target(query.newUserCallbackURL, "INVALID_NEW_USER_CALLBACK_URL")
     on_error = service.check_target(query.errorCallbackURL, "INVALID_ERROR_CALLBACK_URL")
+    if wants_html(request):  # the page's button POSTs the token; opening it uses nothing
+        if not query.token:
+            return pages.render(request, pages.link_failed_page("sign-in"), status=400)
+        page = pages.magic_link_page(service.config.app_name, query.token, callback, new_user)
+        return pages.render(request, page)
     try:
         signed_in = await service.verify_magic_link(token=query.token, client=client_of(request))
     except AuthError as exc:
@@ -194,9 +222,16 @@ async def verify_magic_link(request: web.Request) -> web.Response:
     service = request.app[AUTH_SERVICE]
     callback = service.check_target(body.callbackURL, "INVALID_CALLBACK_URL")
     new_user = service.check_target(body.newUserCallbackURL, "INVALID_NEW_USER_CALLBACK_URL")
-    signed_in = await service.verify_magic_link(token=body.token, client=client_of(request))
+    try:
+        signed_in = await service.verify_magic_link(token=body.token, client=client_of(request))
+    except AuthError as exc:
+        if pages.is_form_post(request):
+            return pages.render(request, pages.link_failed_page("sign-in"), status=exc.status)
+        raise
     start_session(request, signed_in)
     url = new_user if signed_in.is_new_user and new_user else callback
+    if pages.is_form_post(request):
+        return pages.see_other(url or "/")
     return json_response({"token": signed_in.issued.token, "user": user_json(signed_in.user),
                           "session": session_json(signed_in.issued.session), "url": url})
 

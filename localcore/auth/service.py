@@ -294,9 +294,11 @@ class AuthService:
             raise auth_error("RESET_PASSWORD_DISABLED")
         self.check_target(redirect_to, "INVALID_REDIRECT_URL")
         email = self.check_email(email)
-        self.background(self._mail_reset_link(email, redirect_to or "/auth/reset-password"), "reset mail")
+        self.background(self._mail_reset_link(email, redirect_to), "reset mail")
 
-    async def _mail_reset_link(self, email: str, redirect_to: str) -> None:
+    async def _mail_reset_link(self, email: str, redirect_to: str | None) -> None:
+        """Mail the link. With ``redirectTo`` it leads to the app's own form; without, to the server's
+        reset page (which works whichever front serves the origin)."""
         user = await self.backend.users.get_user_by_email(email)
         if user is None:
             return

@@ -1,5 +1,5 @@
-"""The ledger rules every backend shares, part one: validation, arithmetic, ids, lock keys, the balance and
-the ledger view. (What a write decides from the rows it read is in ``rules_ledger_writes``.)
+"""The ledger rules every backend shares, part one: validation, arithmetic, ids, the balance and the
+ledger view. (What a write decides from the rows it read is in ``rules_ledger_writes``.)
 
 Backends only read rows, hand them to these functions and write what comes back, so memory, SQLite and
 Postgres cannot drift apart on a rule. Nothing here does I/O.
@@ -155,7 +155,7 @@ def ppm_share(amount: int, ppm: int) -> int:
     return min(amount, (2 * amount * ppm + PPM) // (2 * PPM))
 
 
-# --------------------------------------------------------------------------- ids and lock keys
+# --------------------------------------------------------------------------- ids
 
 
 def fnv1a32_hex(text: str) -> str:
@@ -192,16 +192,6 @@ def fallback_usage_id(hold_key: str) -> str:
     when there is none). The service's fallback charge and the expiry top-up of a marked hold share it,
     so a hold is never charged twice."""
     return f"usage-fallback:{hold_key}"
-
-
-def user_lock(user_id: str) -> str:
-    """The lock every balance-dependent write of a user takes (after an order lock, never before)."""
-    return "user:" + user_id
-
-
-def order_lock(order_id: str) -> str:
-    """The lock a purchase's grant and refunds take, always before the buyer's user lock."""
-    return "order:" + order_id
 
 
 # --------------------------------------------------------------------------- balance

@@ -321,24 +321,39 @@ def _identity_mismatch(existing: CreditPurchaseRecord, call: PurchaseRevocation)
 
 
 @dataclass(frozen=True, slots=True)
-class ReserveArgs:
+class ReserveCall:
+    """A validated ``reserve`` call."""
+
+    user_id: str
+    run_id: str
     amount: int
     ttl: timedelta
-    min_available: int
+    min_available: int  # admit only while available >= this (default: the amount)
+    workspace_id: str | None
+    session_id: str | None
+    source: str
+
+    def hold(self, now: datetime) -> UsageReservationRecord:
+        """The new active hold, placed at ``now``."""
+        return UsageReservationRecord(
+            id=new_id(), user_id=self.user_id, run_id=self.run_id, amount_micros=self.amount, status="active",
+            charge_on_expire=False, created_at=now, expires_at=now + self.ttl, workspace_id=self.workspace_id,
+            session_id=self.session_id, source=self.source)
 
 
-def reserve_args(user_id: object, run_id: object, amount_micros: object, ttl_seconds: object,
-                 min_available_micros: object) -> ReserveArgs:
-    """``reserve``'s validation (nothing is written when it fails); the floor defaults to the amount."""
+def reserve_call(user_id: object, run_id: object, amount_micros: object, ttl_seconds: object, *,
+                 min_available_micros: object, workspace_id: str | None, session_id: str | None,
+                 source: str | None) -> ReserveCall:
+    """``reserve``'s validation (nothing is written when it fails)."""
     amount = require_positive(amount_micros, "reserve amountMicros")
     ttl = require_ttl(ttl_seconds)
     if min_available_micros is None:
         min_available = amount
     else:
         min_available = require_non_negative(min_available_micros, "reserve minAvailableMicros")
-    require_text(user_id, "reserve requires a userId")
-    require_text(run_id, "reserve requires a runId")
-    return ReserveArgs(amount, ttl, min_available)
+    user = require_text(user_id, "reserve requires a userId")
+    run = require_text(run_id, "reserve requires a runId")
+    return ReserveCall(user, run, amount, ttl, min_available, workspace_id, session_id, source or "")
 
 
 def run_conflict(run_id: str) -> MeteringConflictError:

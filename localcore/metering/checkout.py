@@ -7,7 +7,7 @@ price ids stay server-side: the balance response lists packs without them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
@@ -17,6 +17,7 @@ import aiohttp
 from localcore.metering.settings import pack_micros
 
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}
+PROVIDER_TIMEOUT = aiohttp.ClientTimeout(total=15)
 
 
 class CheckoutFailed(Exception):
@@ -66,6 +67,30 @@ def attribution_secrets(current: str | None, previous: Sequence[str], webhook_se
     so configuration can never switch attribution off."""
     secrets = tuple(s for s in (current, *previous) if s and s.strip())
     return secrets or (webhook_secret,)
+
+
+def resolve_pack(pack: object, default: str | None, known: Container[str]) -> str | None:
+    """The pack to buy for a request's ``pack``: missing (None) is the default, a known id is itself,
+    anything else is unknown (None)."""
+    if pack is None:
+        return default
+    return pack if isinstance(pack, str) and pack in known else None
+
+
+async def call_provider(http: aiohttp.ClientSession | None, name: str, url: str, *, data: Any,
+                        headers: Mapping[str, str]) -> object:
+    """POST to a provider's API; its JSON answer. Any failure — no client, transport, timeout, a status
+    other than 2xx, a body that is not JSON — is ``CheckoutFailed``."""
+    if http is None:
+        raise CheckoutFailed("no HTTP client")
+    try:
+        async with http.post(url, data=data, headers=headers, timeout=PROVIDER_TIMEOUT) as response:
+            if response.status >= 300:
+                raise CheckoutFailed(f"{name} answered {response.status}")
+            answer: object = await response.json(content_type=None)
+            return answer
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise CheckoutFailed(f"{name} request failed: {type(exc).__name__}") from exc
 
 
 class CheckoutProvider(Protocol):

@@ -27,11 +27,12 @@ from typing import Any, Literal
 import aiohttp
 
 from localcore.contract.clock import Clock
+from localcore.contract.errors import StoreError
+from localcore.contract.sessions import TokenStore
 from localcore.errors import CreditsError
-from localcore.metering.checkout import CheckoutFailed, CreditPack, fixed_packs
+from localcore.metering.checkout import CheckoutFailed, CreditPack, fixed_packs, resolve_pack
 from localcore.metering.stripe import StripeWebhook, sign_attribution, sign_payload
 from localcore.metering.webhooks import WebhookResult
-from localcore.store import StoreError, TokenStore
 
 CHECKOUT_KIND = "dev-checkout"
 PAID_KIND = "dev-checkout-paid"
@@ -82,9 +83,8 @@ class DevCheckoutProvider:
         return list(self._packs)
 
     def resolve_pack(self, pack: object) -> str | None:
-        if pack is None:
-            return next((p.id for p in self._packs if p.is_default), None)
-        return pack if isinstance(pack, str) and any(p.id == pack for p in self._packs) else None
+        default = next((p.id for p in self._packs if p.is_default), None)
+        return resolve_pack(pack, default, {p.id for p in self._packs})
 
     async def create_checkout(self, http: aiohttp.ClientSession | None, *, user_id: str, email: str | None,
                               pack_id: str) -> str:

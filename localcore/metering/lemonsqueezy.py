@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from localcore.metering.checkout import CheckoutFailed, CreditPack, fixed_packs
+from localcore.metering.checkout import CheckoutFailed, CreditPack, call_provider, fixed_packs, resolve_pack
 from localcore.metering.payload import as_number as _number
 from localcore.metering.payload import as_object as _obj
 from localcore.metering.payload import as_text as _text
@@ -225,14 +225,10 @@ class LemonSqueezyCheckoutProvider:
         return fixed_packs(list(self.checkout.variants), self.checkout.default_pack, self.currency)
 
     def resolve_pack(self, pack: object) -> str | None:
-        if pack is None:
-            return self.checkout.default_pack
-        return pack if isinstance(pack, str) and pack in self.checkout.variants else None
+        return resolve_pack(pack, self.checkout.default_pack, self.checkout.variants)
 
     async def create_checkout(self, http: aiohttp.ClientSession | None, *, user_id: str, email: str | None,
                               pack_id: str) -> str:
-        if http is None:
-            raise CheckoutFailed("no HTTP client")
         variant = self.checkout.variants[pack_id]
         if not variant.isdigit() or int(variant) <= 0:
             raise CheckoutFailed(f"variant id {variant!r} is not a positive integer")
@@ -255,14 +251,7 @@ class LemonSqueezyCheckoutProvider:
         url = f"{self.checkout.api_base_url.rstrip('/')}/v1/checkouts"
         headers = {"Authorization": f"Bearer {self.checkout.api_key}", "Accept": "application/vnd.api+json",
                    "Content-Type": "application/vnd.api+json"}
-        try:
-            async with http.post(url, data=json.dumps(body), headers=headers,
-                                 timeout=aiohttp.ClientTimeout(total=15)) as response:
-                if response.status >= 300:
-                    raise CheckoutFailed(f"lemonsqueezy answered {response.status}")
-                result = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise CheckoutFailed(f"lemonsqueezy request failed: {type(exc).__name__}") from exc
+        result = await call_provider(http, self.name, url, data=json.dumps(body), headers=headers)
         root = _obj(result)
         data = _obj(root.get("data")) if root else None
         attributes = _obj(data.get("attributes")) if data else None

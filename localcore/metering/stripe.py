@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from localcore.contract.clock import Clock
-from localcore.metering.checkout import CheckoutFailed, CreditPack, fixed_packs
+from localcore.metering.checkout import CheckoutFailed, CreditPack, call_provider, fixed_packs, resolve_pack
 from localcore.metering.payload import as_number as _number
 from localcore.metering.payload import as_object as _obj
 from localcore.metering.payload import as_text as _text
@@ -291,18 +291,11 @@ class StripeCheckoutProvider:
         return packs
 
     def resolve_pack(self, pack: object) -> str | None:
-        if pack is None:
-            return self.checkout.default_pack
-        if not isinstance(pack, str):
-            return None
-        if pack in self.checkout.prices or (self.custom_pack is not None and pack == self.custom_pack.id):
-            return pack
-        return None
+        custom = () if self.custom_pack is None else (self.custom_pack.id,)
+        return resolve_pack(pack, self.checkout.default_pack, {*self.checkout.prices, *custom})
 
     async def create_checkout(self, http: aiohttp.ClientSession | None, *, user_id: str, email: str | None,
                               pack_id: str) -> str:
-        if http is None:
-            raise CheckoutFailed("no HTTP client")
         custom = self.custom_pack is not None and pack_id == self.custom_pack.id
         price = self.checkout.custom_price_id if custom else self.checkout.prices.get(pack_id)
         if not price or not price.startswith("price_") or not pack_id:
@@ -327,14 +320,8 @@ class StripeCheckoutProvider:
         if email:
             form["customer_email"] = email
         url = f"{self.checkout.api_base_url.rstrip('/')}/v1/checkout/sessions"
-        try:
-            async with http.post(url, data=form, headers={"Authorization": f"Bearer {self.checkout.secret_key}"},
-                                 timeout=aiohttp.ClientTimeout(total=15)) as response:
-                if response.status >= 300:
-                    raise CheckoutFailed(f"stripe answered {response.status}")
-                result = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise CheckoutFailed(f"stripe request failed: {type(exc).__name__}") from exc
+        result = await call_provider(http, self.name, url, data=form,
+                                     headers={"Authorization": f"Bearer {self.checkout.secret_key}"})
         hosted = result.get("url") if isinstance(result, dict) else None
         if not isinstance(hosted, str) or not hosted:
             raise CheckoutFailed("stripe answer has no url")

@@ -127,6 +127,7 @@ class PaymentWebhook(ABC, Generic[Event]):
         self.expected_test_mode = config.expected_test_mode
         self.credit_only_store = config.credit_only_store
         self.credit_micros_per_unit = config.credit_micros_per_unit
+        self.expected_store_id: str | None = None  # a refund must not revoke an order of another store
 
     # ------------------------------------------------------------------ what a provider supplies
 
@@ -193,8 +194,6 @@ class PaymentWebhook(ABC, Generic[Event]):
     def missing_id_reference(self, event: Event) -> str | None:
         """What to answer as ``orderId`` when ``order_id`` is missing."""
         return None
-
-    expected_store_id: str | None = None  # a refund must not revoke an order of another store
 
     # ------------------------------------------------------------------ the flow
 

@@ -1,4 +1,4 @@
-"""Ledger contract under concurrency: the [C] scenarios of metering.md §7 and more, with asyncio.gather.
+"""Ledger contract under concurrency: the concurrent cases of every scenario group, with asyncio.gather.
 
 Postgres runs these on a real connection pool (several transactions in flight, advisory locks decide);
 SQLite serialises writers with ``BEGIN IMMEDIATE`` (test_metering_multiprocess adds real OS processes);
@@ -267,7 +267,7 @@ async def test_g97_cumulative_refunds_raced_in_any_order(backend: Backend, seed:
 
 
 async def test_refund_races_reserve_and_usage(backend: Backend) -> None:
-    """§4.2 #6: a refund takes the user lock after the order lock; admissions never see a pre-refund
+    """A refund takes the user lock after the order lock; admissions never see a pre-refund
     balance once it started, and the books always add up."""
     m = backend.metering
     await m.grant_purchase_once("ord-1", U, 1_000)

@@ -1,4 +1,4 @@
-"""Ledger contract, metering.md §7 A (grants and balance), F (billed-sum helpers), H (ledger view)."""
+"""Ledger contract, scenario groups A (grants and balance), F (billed-sum helpers), H (ledger view)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ledger contract, metering.md §7 G (purchases, refunds, tombstones). [C] cases: test_metering_concurrency."""
+"""Ledger contract, scenario group G (purchases, refunds, tombstones). Concurrent cases: test_metering_concurrency."""
 
 from __future__ import annotations
 

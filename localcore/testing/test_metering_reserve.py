@@ -1,4 +1,4 @@
-"""Ledger contract, metering.md §7 B (reserve) and D (finishReservation). [C] cases: test_metering_concurrency."""
+"""Ledger contract, scenario groups B (reserve) and D (finishReservation); concurrency: test_metering_concurrency."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The shared ledger rules (no backend): metering.md §9 vectors, half-up rounding, validation."""
+"""The shared ledger rules (no backend): boring-core's opaque-id and rounding vectors, half-up rounding, validation."""
 
 from __future__ import annotations
 

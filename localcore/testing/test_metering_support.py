@@ -1,6 +1,6 @@
 """Helpers shared by the ledger contract tests (``test_metering_*.py``); holds no tests itself.
 
-Scenario numbers in test names refer to reference/metering.md §7. Every test runs on each backend the
+Test names carry scenario names (docs/contract.md, "Ledger scenario names"). Every test runs on each backend the
 ``backend`` fixture yields (memory, SQLite, Postgres by default). Tests that need to look at raw rows use
 ``MeteringInspector``; a third-party backend without it skips those tests and says why.
 """

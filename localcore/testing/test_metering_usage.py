@@ -1,6 +1,6 @@
-"""Ledger contract, metering.md §7 C (recordUsage) and E (expiry sweep, charge_on_expire).
+"""Ledger contract, scenario groups C (recordUsage) and E (expiry sweep, charge_on_expire).
 
-[C] cases live in test_metering_concurrency.
+Concurrent cases live in test_metering_concurrency.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def test_change_password_validates_and_succeeds(page: Page) -> None:
 def test_create_and_switch_workspaces(page: Page) -> None:
     sign_up(page, "ada@example.com")
     first = page.url
-    page.get_by_role("button", name="Workspace menu: Default workspace").click()
+    page.get_by_role("button", name="Default workspace, workspace menu").click()
     page.get_by_role("menuitem", name=re.compile("Create workspace")).click()
     dialog = page.get_by_role("dialog", name="Create workspace")
     expect(dialog.get_by_label("Name")).to_be_focused()
@@ -73,20 +73,20 @@ def test_create_and_switch_workspaces(page: Page) -> None:
     # The URL already matches the pattern before navigating: wait for it to change, not just to match.
     page.wait_for_url(lambda url: url != first and WORKSPACE_URL.search(url) is not None)
     expect(page.get_by_role("heading", level=1)).to_have_text("Gamma")
-    expect(page.get_by_role("button", name="Workspace menu: Gamma")).to_be_visible()
+    expect(page.get_by_role("button", name="Gamma, workspace menu")).to_be_visible()
 
     # Keyboard: open the switcher with Enter (focus on the current item), move, pick with Enter.
-    page.get_by_role("button", name="Workspace menu: Gamma").focus()
+    page.get_by_role("button", name="Gamma, workspace menu").focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("menuitem", name="Gamma", exact=True)).to_be_focused()
     page.keyboard.press("Escape")
-    expect(page.get_by_role("button", name="Workspace menu: Gamma")).to_be_focused()
+    expect(page.get_by_role("button", name="Gamma, workspace menu")).to_be_focused()
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Home")
     page.keyboard.press("End")
     page.keyboard.press("ArrowDown")  # wraps to the first item
     page.keyboard.press("d")  # type-ahead
-    expect(page.get_by_role("menuitem", name="Default workspace", exact=True)).to_be_focused()
+    expect(page.get_by_role("menuitem", name="Default workspace Default", exact=True)).to_be_focused()
     page.keyboard.press("Enter")
     expect(page).to_have_url(first)
     expect(page.get_by_role("heading", level=1)).to_have_text("Default workspace")
@@ -130,7 +130,7 @@ def test_members_invites_and_settings_for_the_owner(page: Page, server: Server) 
 
     page.get_by_label("Workspace name").fill("Renamed")
     page.get_by_role("button", name="Save changes").click()
-    expect(page.get_by_role("button", name="Workspace menu: Renamed")).to_be_visible()
+    expect(page.get_by_role("button", name="Renamed, workspace menu")).to_be_visible()
 
 
 CLOSED_MAILBOX = re.compile(r"The dev mailbox is private to the person who started the server\. Open the "

@@ -23,7 +23,7 @@ def test_cold_visit_redirects_to_sign_in_with_labelled_fields(page: Page) -> Non
 
 def test_sign_up_lands_on_the_default_workspace(page: Page, console_errors: list[str]) -> None:
     sign_up(page, "ada@example.com")
-    expect(page.get_by_role("button", name="Workspace menu: Default workspace")).to_be_visible()
+    expect(page.get_by_role("button", name="Default workspace, workspace menu")).to_be_visible()
     expect(page.get_by_role("status").filter(has_text="verification link")).to_be_visible()
     user = session_user(page)
     assert user is not None and user["email"] == "ada@example.com"

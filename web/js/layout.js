@@ -9,18 +9,21 @@ import {
   appName, cached, displayName, invalidate, refreshSession, state, takeFlash, userEmail, workspaces,
 } from "./state.js";
 import { cycle, preference, setPreference, THEME_LABELS } from "./theme.js";
-import { avatar, button, formDialog, linkButton, menu, notice } from "./ui.js";
+import { avatar, button, formDialog, initials, linkButton, menu, notice } from "./ui.js";
 
 const THEME_ICONS = { light: "sun", dark: "moon", system: "monitor" };
 const LAST_WORKSPACE = "localcore:last-workspace";
 
-/** The app's logo (config.appLogo) or its initial in a square; decorative next to the name. */
+/**
+ * The app's logo (config.appLogo) or its initial in a square. Always shown beside the app's name, so
+ * decorative: the logo has empty alt text (the name would be read twice) and the initial is hidden.
+ */
 export function brandMark({ size = "md" } = {}) {
   const logo = state.config && state.config.appLogo;
   const fallback = h("span", { class: ["brand-mark", `brand-mark-${size}`], "aria-hidden": "true" },
     appName().trim().charAt(0).toUpperCase() || "L");
   if (!logo) return fallback;
-  const img = h("img", { class: ["brand-logo", `brand-logo-${size}`], src: logo, alt: appName() });
+  const img = h("img", { class: ["brand-logo", `brand-logo-${size}`], src: logo, alt: "" });
   img.addEventListener("error", () => img.replaceWith(fallback), { once: true });
   return img;
 }
@@ -120,8 +123,11 @@ function workspaceSwitcher(list, currentId) {
   }
   const current = list.find((w) => w.id === currentId);
   const name = current ? current.name : "Select workspace";
-  const trigger = h("button", { type: "button", class: "switcher", "aria-label": `Workspace menu: ${name}` },
-    h("span", { class: "switcher-initial", "aria-hidden": "true" }, (current ? current.name : "W").trim().charAt(0).toUpperCase() || "W"),
+  // The accessible name starts with the visible name (WCAG 2.5.3: a speech user says what they see).
+  // The initial is drawn by CSS from data-initial: a decorative badge, not part of the label.
+  const initial = (current ? current.name : "W").trim().charAt(0).toUpperCase() || "W";
+  const trigger = h("button", { type: "button", class: "switcher", "aria-label": `${name}, workspace menu` },
+    h("span", { class: "switcher-initial", "aria-hidden": "true", "data-initial": initial }),
     h("span", { class: "switcher-name" }, name),
     icon("chevrons", { size: 14, className: "switcher-chevron" }));
   const base = current ? `/workspace/${encodeURIComponent(current.id)}` : null;
@@ -132,7 +138,6 @@ function workspaceSwitcher(list, currentId) {
       { heading: "Workspaces" },
       ...list.map((w) => ({
         label: w.name,
-        ariaLabel: w.name,
         href: `/workspace/${encodeURIComponent(w.id)}`,
         current: w.id === currentId,
         description: w.isDefault ? "Default" : undefined,
@@ -199,7 +204,8 @@ function creditsBadge() {
 function userMenu() {
   const name = displayName();
   const email = userEmail();
-  const trigger = h("button", { type: "button", class: "user-trigger", "aria-label": "User menu" },
+  // The visible label is the avatar's initials: the accessible name starts with them (WCAG 2.5.3).
+  const trigger = h("button", { type: "button", class: "user-trigger", "aria-label": `${initials(name, email)}, user menu` },
     avatar(name, email, { size: "sm" }), icon("chevronDown", { size: 14 }));
   const pref = preference();
   return menu({
@@ -240,9 +246,13 @@ export async function signOut() {
   navigate("/auth/signin");
 }
 
-/** A page-level error card: workspace not found, unavailable, cannot reach server… */
-export function errorCard({ title, message, requestId, actions = [] }) {
-  return h("div", { class: "error-screen" },
+/**
+ * A page-level error card: workspace not found, unavailable, cannot reach server… `standalone`: the
+ * whole screen (no app frame around it), so it is the page's main landmark and the skip link's target.
+ */
+export function errorCard({ title, message, requestId, actions = [], standalone = false }) {
+  const landmark = standalone ? { id: "main", tabindex: "-1" } : {};
+  return h(standalone ? "main" : "div", { class: "error-screen", ...landmark },
     h("div", { class: "card error-card" },
       h("div", { class: "error-icon", "aria-hidden": "true" }, icon("alert", { size: 22 })),
       h("h1", { class: "card-title" }, title),
@@ -258,6 +268,7 @@ export function cannotReachServer(err, onRetry) {
     message: errorMessage(err, "Failed to load config"),
     requestId: requestIdOf(err),
     actions: [button("Retry", { iconName: "refresh", onClick: onRetry })],
+    standalone: true,
   });
   screen.dataset.title = "Cannot reach server";
   return screen;
@@ -268,6 +279,7 @@ export function somethingWentWrong(err) {
     title: "Something went wrong",
     message: err && err.message ? err.message : "An unexpected error occurred.",
     actions: [button("Reload page", { iconName: "refresh", onClick: () => window.location.reload() })],
+    standalone: true,
   });
   screen.dataset.title = "Something went wrong";
   return screen;
@@ -278,6 +290,7 @@ export function notFoundScreen() {
     title: "Page not found",
     message: "There is nothing at this address.",
     actions: [linkButton("Go home", "/", { variant: "primary" })],
+    standalone: true,
   });
   screen.dataset.title = "Page not found";
   return screen;

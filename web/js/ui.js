@@ -409,6 +409,7 @@ export function menu({ trigger, items, align = "start", label }) {
       const role = item.checked === undefined ? "menuitem" : "menuitemradio";
       const content = [
         item.iconName ? icon(item.iconName) : null,
+        // No aria-label: the name is the visible text (label, then description), so it always contains it.
         h("span", { class: "menu-text" }, h("span", { class: "menu-label" }, item.label),
           item.description ? h("span", { class: "menu-desc" }, item.description) : null),
         item.checked !== undefined || item.current ? icon("check", { className: "menu-check" }) : null,
@@ -419,7 +420,6 @@ export function menu({ trigger, items, align = "start", label }) {
         class: ["menu-item", item.danger && "menu-item-danger"],
         "aria-checked": item.checked === undefined ? undefined : String(Boolean(item.checked)),
         "aria-current": item.current ? "true" : undefined,
-        "aria-label": item.ariaLabel,
         dataset: { ...(item.dataset || {}), ...(item.current || item.checked ? { current: "true" } : {}) },
       };
       const el = item.href

@@ -266,7 +266,7 @@ function deleteCard(user) {
   }));
   return card({ title: "Delete account", id: "danger-zone", className: "card-danger" },
     h("div", { class: "danger-row" },
-      h("div", {}, h("p", { class: "danger-title" }, "Delete your account"),
+      h("div", {}, h("h3", { class: "danger-title" }, "Delete your account"),
         h("p", { class: "muted small" }, "Your account, sessions and personal settings are removed.")),
       del));
 }

@@ -174,7 +174,7 @@ function dangerCard(workspace, role) {
   }));
   return card({ title: "Danger zone", id: "danger-zone", className: "card-danger" },
     h("div", { class: "danger-row" },
-      h("div", {}, h("p", { class: "danger-title" }, "Delete workspace"),
+      h("div", {}, h("h3", { class: "danger-title" }, "Delete workspace"),
         h("p", { class: "muted small" }, isOwner
           ? `Created ${shortDate(workspace.createdAt)}. Members lose access immediately.`
           : "Only workspace owners can delete this workspace.")),
