@@ -3,10 +3,11 @@ written once.
 
 Each public method checks and shapes its call with the rules (``rules_ledger_writes``: nothing is written
 when that fails) and applies the store's ``LedgerVocabulary`` and clock. Grants and purchases then run
-here, as steps in one transaction of the backend (``Tx``); the other writes hand the backend one validated
-request (the ``_…`` methods below), which takes the locks ``ledger_locks`` names, reads the rows, asks
-the rules and writes their answer, all or nothing. The billed sums and the fallback mark are the
-backend's own. A backend may implement ``MeteringStore`` without this class; the bundled ones use it.
+here, as steps in one transaction of the backend (``Tx``). The other writes hand the backend one
+validated request (the ``_…`` methods below): the backend takes the locks ``ledger_locks`` names, reads
+the rows, asks the rules and writes their answer, all or nothing. The billed sums and the fallback mark
+are the backend's own. A backend may implement ``MeteringStore`` without this class; the bundled ones
+use it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ Tx = TypeVar("Tx")
 
 
 class MeteringStoreBase(ABC, Generic[Tx]):
+    """A ``MeteringStore`` speaking ``vocabulary`` (the generic one by default), stamping rows with
+    ``clock``."""
+
     def __init__(self, clock: Clock, vocabulary: LedgerVocabulary | None = None) -> None:
         self.clock = clock
         self.vocabulary = vocabulary or LedgerVocabulary()

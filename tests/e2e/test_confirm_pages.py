@@ -12,7 +12,6 @@ import pytest
 from e2e_support import OTHER_STRONG_PASSWORD, STRONG_PASSWORD, Server, dev_mail, running_server
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ConsoleErrors
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +25,7 @@ def server(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         yield handle
 
 
-def page_errors(console_errors: ConsoleErrors) -> list[str]:
+def page_errors(console_errors: list[str]) -> list[str]:
     """CSP violations and script errors. Failed loads are expected here: with no shell, the callback "/"
     and the favicon are another front's to serve."""
     return [e for e in console_errors if "Failed to load resource" not in e]
@@ -54,7 +53,7 @@ def sign_up_by_api(page: Page, email: str) -> None:
 
 
 def test_a_magic_link_signs_in_through_the_servers_own_page(page: Page, server: Server,
-                                                             console_errors: ConsoleErrors) -> None:
+                                                             console_errors: list[str]) -> None:
     assert page.request.get("/").status == 503  # there really is no shell
     sign_up_by_api(page, "ada@example.com")
     page.context.clear_cookies()
@@ -73,7 +72,7 @@ def test_a_magic_link_signs_in_through_the_servers_own_page(page: Page, server: 
 
 
 def test_verifying_and_resetting_work_without_the_shell(page: Page, server: Server,
-                                                       console_errors: ConsoleErrors) -> None:
+                                                       console_errors: list[str]) -> None:
     sign_up_by_api(page, "ada@example.com")
     page.goto(newest_link(page, server, "ada@example.com", "/auth/verify-email"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Verify your email")
