@@ -12,7 +12,6 @@ import pytest
 from e2e_support import OTHER_STRONG_PASSWORD, STRONG_PASSWORD, Server, dev_mail, running_server
 from playwright.sync_api import Page, expect
 
-
 pytestmark = pytest.mark.e2e
 
 
