@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from localcore.contract.backend import Backend
 from localcore.contract.clock import Clock
+from localcore.contract.ledger import LedgerVocabulary
 
 
 class UnsupportedBackendURL(ValueError):
@@ -32,21 +33,23 @@ def describe(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
-async def open_backend(url: str, *, clock: Clock | None = None) -> Backend:
+async def open_backend(url: str, *, clock: Clock | None = None,
+                       ledger_vocabulary: LedgerVocabulary | None = None) -> Backend:
     """Open and migrate the backend ``url`` names: ``memory://``, ``sqlite:///abs/path.db`` (or
-    ``sqlite://relative.db``), ``postgresql://…`` / ``postgres://…``."""
+    ``sqlite://relative.db``), ``postgresql://…`` / ``postgres://…``. ``ledger_vocabulary`` names the
+    ledger's sources and reasons (the credits feature's; generic words by default)."""
     scheme = url.split(":", 1)[0].lower()
     if scheme == "memory":
         from backends.memory import MemoryBackend
 
-        return MemoryBackend(clock)
+        return MemoryBackend(clock, ledger_vocabulary=ledger_vocabulary)
     if scheme == "sqlite":
         from backends.sqlite import open_sqlite
 
-        return await open_sqlite(sqlite_path(url), clock=clock)
+        return await open_sqlite(sqlite_path(url), clock=clock, ledger_vocabulary=ledger_vocabulary)
     if scheme in ("postgres", "postgresql"):
         from backends.postgres import open_postgres
 
-        return await open_postgres(url, clock=clock)
+        return await open_postgres(url, clock=clock, ledger_vocabulary=ledger_vocabulary)
     raise UnsupportedBackendURL(
         f"unsupported backend URL scheme {scheme!r}: use memory://, sqlite:///path.db or postgresql://…")

@@ -119,8 +119,8 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
     mailbox_key = MailboxKey(config.dev_mailbox_token, f"{config.app_id}.dev_mailbox",
                              secure_cookie=config.auth.session_cookie_secure)
     setup_dev_mail_routes(app, MAILER, mailbox_key, catalog)
-    app[CAPABILITIES] = core_capabilities(config)
-    setup_credits(app, catalog)
+    credits = setup_credits(app, catalog)
+    app[CAPABILITIES] = core_capabilities(config, contributors={"credits": credits.capability()})
     _setup_shell(app, config)
 
     async def mailer_lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -19,7 +19,8 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from localcore import __version__
-from localcore.config import Config, is_loopback_host, load_config
+from localcore.config import Config, load_config
+from localcore.config_rules import is_loopback_host
 from localcore.errors import ConfigError
 from localcore.shutdown import ShutdownSignals, restore_default_signals
 

@@ -10,14 +10,10 @@ file). A library caller that passes no secrets outside production gets random pe
 
 from __future__ import annotations
 
-import base64
-import binascii
-import ipaddress
 import json
 import os
 import re
 import secrets
-import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +22,15 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from localcore.config_rules import (
+    bootstrap_choice,
+    database_url_choice,
+    default_trusted_hosts,
+    production_problems,
+    proxy_hops,
+    url_host,
+)
+from localcore.config_rules import env_bool as _bool
 from localcore.errors import ConfigError
 from localcore.metering import CreditsSettings, load_credits_settings
 
@@ -235,10 +240,6 @@ def _first(*values: Any) -> Any:
     return next(v for v in values if v is not None and v != "")
 
 
-def _bool(text: str) -> bool:
-    return text.strip().lower() in ("1", "true", "yes", "on")
-
-
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -301,11 +302,11 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
 
     data_dir = overrides.get("data_dir") or get("LOCALCORE_DATA_DIR") or server.get("data_dir")
     raw["data_dir"] = Path(data_dir).expanduser() if data_dir else default_data_dir()
-    raw["database_url"] = _database_url(overrides, get, server, raw["data_dir"], problems)
+    raw["database_url"] = database_url_choice(overrides, get, server, raw["data_dir"], problems)
 
     auth_url = get("BETTER_AUTH_URL") or section("auth").get("url")
     if not auth_url:
-        auth_url = f"http://{_url_host(raw['host'])}:{raw['port']}"
+        auth_url = f"http://{url_host(raw['host'])}:{raw['port']}"
         raw["public_url_derived"] = True
     https = str(auth_url).startswith("https://")
     auth_section = section("auth")
@@ -380,7 +381,7 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
             problems.append("workspaces.root: must be an absolute path (LOCALCORE_WORKSPACE_ROOT)")
         raw["workspace_root"] = Path(str(workspace_root)).expanduser()
     if "TRUST_PROXY" in env:
-        raw["trust_proxy"] = _proxy_hops(env["TRUST_PROXY"], problems)
+        raw["trust_proxy"] = proxy_hops(env["TRUST_PROXY"], problems)
     if "LOCALCORE_RATE_LIMITS" in env:
         raw["rate_limits_enabled"] = env["LOCALCORE_RATE_LIMITS"].strip().lower() != "off"
     raw["csp_enabled"] = get("CSP_ENABLED", "true").strip().lower() != "false"
@@ -396,7 +397,7 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
                                            problems=credits_problems)
     if get("LOCALCORE_WEB_ROOT"):
         raw["web_root"] = Path(env["LOCALCORE_WEB_ROOT"])
-    raw["bootstrap"] = _bootstrap(overrides, env, server, production, problems)
+    raw["bootstrap"] = bootstrap_choice(overrides, env, server, production, problems)
     if production:
         problems += production_problems(raw)
 
@@ -434,145 +435,3 @@ def _int(value: Any, name: str, problems: list[str]) -> int:
     except (TypeError, ValueError):
         problems.append(f"{name}: must be an integer (got {value!r})")
         return 1
-
-
-def _url_host(host: str) -> str:
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - formatting a URL, not binding
-        return "localhost"
-    return f"[{host}]" if ":" in host else host
-
-
-WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 - names of "every interface", compared, not bound
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """``localhost`` (and ``*.localhost``, RFC 6761) or a loopback address."""
-    if not host:
-        return False
-    name = host.strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def default_trusted_hosts(host: str, auth_url: str) -> list[str]:
-    """The ``Host`` names a request may carry unless ``TRUSTED_HOSTS`` says otherwise: loopback names, the
-    bind host, the public URL's host and, when bound to every interface, this machine's own host names and
-    addresses (so the LAN can reach it by them). Never ``*``: any-host would let a web page the user visits
-    drive the API under its own DNS name (DNS rebinding); ``TRUSTED_HOSTS=*`` must be said explicitly."""
-    names = ["localhost", "127.0.0.1", "[::1]", "::1"]
-    if host in WILDCARD_HOSTS:
-        names += machine_host_names()
-    else:
-        names.append(host.lower())
-    auth_host = urlsplit(auth_url).hostname
-    if auth_host:
-        names.append(auth_host.lower())
-    return list(dict.fromkeys(names))
-
-
-def machine_host_names() -> list[str]:
-    """This machine's host names and the addresses of its network interfaces (IPv6 in both Host forms)."""
-    import psutil
-
-    names: list[str] = []
-    for name in (socket.gethostname(), socket.getfqdn()):
-        if name:
-            names += [name.lower(), name.split(".", 1)[0].lower()]
-    try:
-        interfaces = psutil.net_if_addrs()
-    except OSError:
-        interfaces = {}
-    for addresses in interfaces.values():
-        for address in addresses:
-            if address.family == socket.AF_INET:
-                names.append(address.address)
-            elif address.family == socket.AF_INET6:
-                bare = address.address.split("%", 1)[0].lower()  # no zone id: browsers never send it
-                names += [bare, f"[{bare}]"]
-    return names
-
-
-def _proxy_hops(text: str, problems: list[str]) -> int:
-    """``TRUST_PROXY``: ``true`` = one proxy, ``false`` = none, or the number of proxy hops."""
-    value = text.strip().lower()
-    if value in ("", "0", "false", "no", "off"):
-        return 0
-    if value in ("true", "yes", "on"):
-        return 1
-    if value.isdigit():
-        return int(value)
-    problems.append(f"TRUST_PROXY: must be true, false or a number of proxy hops (got {text!r})")
-    return 0
-
-
-def _bootstrap(overrides: Mapping[str, Any], env: Mapping[str, str], server: Mapping[str, Any],
-               production: bool, problems: list[str]) -> bool:
-    """Offer the one-time owner link on an empty database? ``--no-bootstrap`` beats ``LOCALCORE_BOOTSTRAP``
-    beats ``[server] bootstrap``; off by default in production, and refused there when asked for."""
-    if "bootstrap" in overrides:
-        wanted = bool(overrides["bootstrap"])
-    elif "LOCALCORE_BOOTSTRAP" in env:
-        wanted = _bool(env["LOCALCORE_BOOTSTRAP"])
-    elif "bootstrap" in server:
-        wanted = bool(server["bootstrap"])
-    else:
-        return not production
-    if production and wanted:
-        problems.append("LOCALCORE_BOOTSTRAP: the one-time owner link is not offered in production")
-    return wanted and not production
-
-
-MIN_AUTH_SECRET_LENGTH = 32
-SETTINGS_KEY_BYTES = 32
-
-
-def decoded_key_length(text: str) -> int | None:
-    """The byte length of a key written as hex or (URL-safe) base64, or None when it is neither."""
-    value = text.strip()
-    if len(value) % 2 == 0 and re.fullmatch(r"[0-9a-fA-F]+", value):
-        return len(value) // 2
-    try:
-        return len(base64.b64decode(value.replace("-", "+").replace("_", "/") + "=" * (-len(value) % 4),
-                                    validate=True))
-    except (binascii.Error, ValueError):
-        return None
-
-
-def production_problems(raw: Mapping[str, Any]) -> list[str]:
-    """What production refuses beyond missing values: weak secrets and a plain-http public URL. (The
-    bootstrap link and credits settings are checked where they are read.)"""
-    problems: list[str] = []
-    secret = str(raw["auth"].get("secret") or "")
-    if secret != "missing" and len(secret) < MIN_AUTH_SECRET_LENGTH:
-        problems.append(f"BETTER_AUTH_SECRET: must be at least {MIN_AUTH_SECRET_LENGTH} characters in "
-                        f"production (got {len(secret)}); generate one with `openssl rand -hex 32`")
-    key = str(raw.get("workspace_settings_encryption_key") or "")
-    if key != "missing" and decoded_key_length(key) != SETTINGS_KEY_BYTES:
-        problems.append("WORKSPACE_SETTINGS_ENCRYPTION_KEY: must be 32 bytes written as 64 hex characters or "
-                        "base64 in production; generate one with `openssl rand -hex 32`")
-    # WORKSPACE_SETTINGS_PREVIOUS_KEYS is not checked: a weak old key is exactly what one rotates away from.
-    url = urlsplit(str(raw["auth"].get("url") or ""))
-    if url.scheme != "https" and not is_loopback_host(url.hostname):
-        problems.append("BETTER_AUTH_URL: must be an https:// URL in production (plain http only for a "
-                        "loopback host): session cookies and one-time links would travel in clear text")
-    return problems
-
-
-def _database_url(overrides: Mapping[str, Any], get: Any, server: Mapping[str, Any], data_dir: Path,
-                  problems: list[str]) -> str:
-    explicit = overrides.get("database_url") or get("DATABASE_URL") or server.get("database_url")
-    stores = (get("CORE_STORES") or "").strip().lower()
-    if explicit:
-        return str(explicit)
-    if stores == "memory":
-        return "memory://"
-    if stores == "postgres":
-        problems.append("DATABASE_URL: required when CORE_STORES=postgres")
-        return "memory://"
-    if stores and stores not in ("sqlite", "local"):
-        problems.append(f"CORE_STORES: must be memory, sqlite or postgres (got {stores!r})")
-    return f"sqlite:///{(data_dir / 'localcore.db').resolve()}"

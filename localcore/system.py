@@ -1,4 +1,5 @@
-"""System routes: ``/health``, ``/api/v1/config``, ``/api/v1/capabilities``, ``/api/openapi.json``."""
+"""System routes: ``/health``, ``/api/v1/config``, ``/api/v1/capabilities``, ``/api/openapi.json`` and the API
+reference page ``/api/docs``."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from localcore import CORE_CONTRACT_VERSION, __version__
-from localcore.appkeys import BACKEND, CAPABILITIES, CATALOG, CONFIG
+from localcore.appkeys import BACKEND, CAPABILITIES, CATALOG, CONFIG, RATE_LIMITER
 from localcore.config import Config
 from localcore.http.errors import envelope
 from localcore.http.families import ROUTE_FAMILIES, RouteFamily
-from localcore.http.openapi import RouteCatalog
+from localcore.http.openapi import Problem, RouteCatalog
+from localcore.shell import serve_index
 
 log = logging.getLogger("localcore.health")
 PING_TIMEOUT_SECONDS = 2.0
@@ -62,7 +64,9 @@ async def capabilities(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    document = request.app[CATALOG].document(title="localcore", version=__version__)
+    app = request.app
+    document = app[CATALOG].document(title="localcore", version=__version__, families=app[ROUTE_FAMILIES],
+                                     rate_limited=app[RATE_LIMITER].rules, cookie_name=app[CONFIG].cookie_name)
     return web.json_response(document)
 
 
@@ -105,9 +109,14 @@ def setup_system_routes(app: web.Application, catalog: RouteCatalog) -> None:
     app[ROUTE_FAMILIES].add(API_V1_FAMILY)
     router = app.router
     catalog.add(router, "GET", "/health", health, summary="Liveness and database readiness", tag="system",
-                response=HealthResponse, responses={503: "db_unavailable"})
+                response=HealthResponse, storage=False,  # it reports the outage itself, without Retry-After
+                raises=[Problem(503, "db_unavailable", "Database unavailable", builtin=True),
+                        Problem(503, "db_unavailable", "Database ping timed out after 2000ms", builtin=True)])
     catalog.add(router, "GET", "/api/v1/config", runtime_config, summary="Public runtime configuration",
-                tag="system", response=RuntimeConfig)
+                tag="system", response=RuntimeConfig, storage=False)
     catalog.add(router, "GET", "/api/v1/capabilities", capabilities, summary="Server capabilities",
-                tag="system", auth=True)
-    catalog.add(router, "GET", "/api/openapi.json", openapi, summary="This OpenAPI document", tag="system")
+                tag="system", response=dict[str, Any], auth=True)
+    catalog.add(router, "GET", "/api/openapi.json", openapi, summary="This OpenAPI document", tag="system",
+                response=dict[str, Any], storage=False)
+    catalog.add(router, "GET", "/api/docs", serve_index, summary="The interactive API reference (a shell page "
+                "that renders this document)", tag="system", storage=False, shell_page=True)

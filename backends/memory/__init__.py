@@ -20,6 +20,7 @@ from localcore.contract.clock import Clock, system_clock
 from localcore.contract.errors import ConstraintViolation, DuplicateEmail
 from localcore.contract.idempotency import IdempotencyRecord
 from localcore.contract.ids import new_id
+from localcore.contract.ledger import LedgerVocabulary
 from localcore.contract.ratelimits import RateLimitHit
 from localcore.contract.sessions import OneTimeToken, Session
 from localcore.contract.users import Account, User, UserSettings, normalize_email
@@ -386,10 +387,10 @@ class MemoryRateLimitStore:
 class MemoryBackend:
     kind = "memory"
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, *, ledger_vocabulary: LedgerVocabulary | None = None) -> None:
         self.clock = clock or system_clock
         self.state = MemoryState()
-        self.metering = MemoryMeteringStore(self.clock)
+        self.metering = MemoryMeteringStore(self.clock, ledger_vocabulary)
         self.users = MemoryUserStore(self.state, self.clock, self.metering)
         self.sessions = MemorySessionStore(self.state, self.clock)
         self.tokens = MemoryTokenStore(self.state, self.clock)

@@ -43,8 +43,8 @@ from localcore.contract.ledger import (
     UsageLedgerRecord,
     UsageReservationRecord,
 )
-from localcore.contract.ledger_locks import KeyedLocks
 from localcore.contract.ledger_store import MeteringStoreBase
+from localcore.contract.locks import KeyedLocks
 from localcore.contract.users import user_lock_key
 
 _Row = TypeVar("_Row", CreditGrantRecord, UsageLedgerRecord)

@@ -6,6 +6,7 @@ from backends.postgres.db import PostgresDatabase
 from backends.sql import migrate
 from backends.sql.backend import SqlBackend
 from localcore.contract.clock import Clock, system_clock
+from localcore.contract.ledger import LedgerVocabulary
 
 
 class PostgresBackend(SqlBackend):
@@ -27,7 +28,7 @@ async def migrate_postgres(db: PostgresDatabase) -> list[int]:
 
 
 async def open_postgres(dsn: str, *, clock: Clock | None = None, migrate_schema: bool = True,
-                        max_size: int = 10) -> PostgresBackend:
+                        max_size: int = 10, ledger_vocabulary: LedgerVocabulary | None = None) -> PostgresBackend:
     db = PostgresDatabase(dsn, max_size=max_size)
     await db.open()
     try:
@@ -36,4 +37,4 @@ async def open_postgres(dsn: str, *, clock: Clock | None = None, migrate_schema:
     except BaseException:
         await db.close()
         raise
-    return PostgresBackend(db, clock or system_clock)
+    return PostgresBackend(db, clock or system_clock, ledger_vocabulary=ledger_vocabulary)

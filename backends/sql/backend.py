@@ -15,12 +15,13 @@ from backends.sql.stores import (
     SqlWorkspaceStore,
 )
 from localcore.contract.clock import Clock
+from localcore.contract.ledger import LedgerVocabulary
 
 
 class SqlBackend:
     kind: str = "sql"
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, *, ledger_vocabulary: LedgerVocabulary | None = None) -> None:
         self.db = db
         self.clock = clock
         self.users = SqlUserStore(db, clock)
@@ -29,7 +30,7 @@ class SqlBackend:
         self.workspaces = SqlWorkspaceStore(db, clock)
         self.idempotency = SqlIdempotencyStore(db, clock)
         self.rate_limits = SqlRateLimitStore(db, clock)
-        self.metering = SqlMeteringStore(db, clock)
+        self.metering = SqlMeteringStore(db, clock, ledger_vocabulary)
         self._closed = False
 
     async def ping(self) -> None:

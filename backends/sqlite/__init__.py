@@ -16,6 +16,7 @@ from backends.sql import migrate
 from backends.sql.backend import SqlBackend
 from backends.sqlite.db import SqliteDatabase
 from localcore.contract.clock import Clock, system_clock
+from localcore.contract.ledger import LedgerVocabulary
 
 
 class SqliteBackend(SqlBackend):
@@ -31,7 +32,8 @@ async def migrate_sqlite(db: SqliteDatabase) -> list[int]:
         return await migrate.apply_pending(tx, migrations, done, per_statement=True)
 
 
-async def open_sqlite(path: str, *, clock: Clock | None = None, migrate_schema: bool = True) -> SqliteBackend:
+async def open_sqlite(path: str, *, clock: Clock | None = None, migrate_schema: bool = True,
+                      ledger_vocabulary: LedgerVocabulary | None = None) -> SqliteBackend:
     if path != ":memory:":
         make_private(Path(path))
     db = SqliteDatabase(path)
@@ -42,7 +44,7 @@ async def open_sqlite(path: str, *, clock: Clock | None = None, migrate_schema: 
     except BaseException:
         await db.close()
         raise
-    return SqliteBackend(db, clock or system_clock)
+    return SqliteBackend(db, clock or system_clock, ledger_vocabulary=ledger_vocabulary)
 
 
 PRIVATE_FILE_MODE = 0o600

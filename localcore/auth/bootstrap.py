@@ -83,4 +83,4 @@ async def redeem(request: web.Request) -> web.Response:
 def setup_bootstrap_routes(app: web.Application, catalog: RouteCatalog) -> None:
     catalog.add(app.router, "POST", PATH, redeem, tag="auth", body=m.BootstrapBody, response=m.MagicLinkOut,
                 summary="Use the one-time desktop bootstrap token: create the owner and sign in (loopback only)",
-                responses={400: "BOOTSTRAP_UNAVAILABLE", 403: "BOOTSTRAP_LOOPBACK_ONLY"})
+                raises=[auth_error("BOOTSTRAP_UNAVAILABLE"), auth_error("BOOTSTRAP_LOOPBACK_ONLY")])

@@ -71,8 +71,7 @@ def setup_me_routes(app: web.Application, catalog: RouteCatalog) -> None:
                 summary="The signed-in user and their settings for this app")
     catalog.add(r, "PUT", "/api/v1/me/settings", put_settings, tag=TAG, body=m.MeSettingsBody,
                 response=m.MeSettings, auth=True,
-                summary="Update the display name and/or replace the settings map (strict body)",
-                responses={400: "validation_failed"})
+                summary="Update the display name and/or replace the settings map (strict body)")
     catalog.add(r, "DELETE", "/api/v1/me", delete_me, tag=TAG, body=m.DeleteMeBody, response=m.DeletedOut,
                 auth=True, summary="Delete the account (confirm = own email) with the full cascade",
-                responses={400: "validation_failed: confirm must match the signed-in email"})
+                raises=[ValidationFailed("confirm must match the signed-in email")])

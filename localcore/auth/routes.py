@@ -24,7 +24,7 @@ from localcore.auth.urls import with_query
 from localcore.auth.views import json_response, redirect, session_json, user_json, wants_html
 from localcore.errors import AuthError
 from localcore.http.identity import current_identity, forget_identity
-from localcore.http.openapi import RouteCatalog
+from localcore.http.openapi import Param, Problem, RouteCatalog, html_page, redirect_to
 from localcore.http.validation import parse_query
 
 TAG = "auth"
@@ -239,42 +239,69 @@ async def verify_magic_link(request: web.Request) -> web.Response:
 def setup_auth_routes(app: web.Application, catalog: RouteCatalog) -> None:
     r = app.router
     add = catalog.add
+    e = auth_error
+    callback = e("INVALID_CALLBACK_URL")
+    magic_targets = (callback, e("INVALID_NEW_USER_CALLBACK_URL"), e("INVALID_ERROR_CALLBACK_URL"))
+    new_password = (e("PASSWORD_TOO_SHORT"), e("PASSWORD_TOO_LONG"), e("WEAK_PASSWORD"))
+    mail_off = e("NOT_FOUND", "Route POST:/auth/sign-in/magic-link not found")  # mail is not configured
+    link_failed = html_page("The confirm page, saying the link is invalid, used or expired")
     add(r, "POST", "/auth/sign-up/email", sign_up, tag=TAG, body=m.SignUpBody, response=m.TokenAndUser,
         summary="Create an account with email and password and sign in",
-        responses={400: "INVALID_EMAIL, PASSWORD_TOO_SHORT/LONG, WEAK_PASSWORD",
-                   422: "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", 429: "rate limited"})
+        params=[Param("x-invite-token", "header", "An invite to accept for the new account")],
+        raises=[callback, e("INVALID_EMAIL"), *new_password, e("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL")])
     add(r, "POST", "/auth/sign-in/email", sign_in, tag=TAG, body=m.SignInBody, response=m.SignInOut,
-        summary="Sign in with email and password",
-        responses={401: "INVALID_EMAIL_OR_PASSWORD", 429: "rate limited"})
+        summary="Sign in with email and password (429 also after 10 failures for one email)",
+        raises=[callback, e("INVALID_EMAIL"), e("INVALID_EMAIL_OR_PASSWORD")])
     add(r, "POST", "/auth/sign-out", sign_out, tag=TAG, response=m.SuccessOut,
         summary="Delete the current session and expire the cookie")
     add(r, "GET", "/auth/get-session", get_session, tag=TAG, query=m.SessionQuery, response=m.SessionWithUser,
-        summary="The current session and user, or null (with the daily sliding refresh)")
+        nullable=True, summary="The current session and user, or null (with the daily sliding refresh)")
     add(r, "GET", "/auth/verify-email", verify_email_link, tag=TAG, query=m.VerifyEmailQuery,
-        summary="The mailed verification link: the confirm page for browsers; JSON clients verify",
-        responses={302: "to callbackURL (with ?error= on failure)", 401: "INVALID_TOKEN, TOKEN_EXPIRED"})
+        response=m.StatusOut,
+        summary="The mailed verification link: the confirm page for browsers (Accept: text/html); JSON "
+                "clients verify",
+        responses={200: html_page("The confirm page, whose button POSTs the token"), 400: link_failed,
+                   302: redirect_to("To callbackURL (with ?error= on failure)")},
+        raises=[callback, e("INVALID_TOKEN", status=401), e("TOKEN_EXPIRED")])
     add(r, "POST", "/auth/verify-email", verify_email, tag=TAG, body=m.VerifyEmailBody, response=m.StatusOut,
-        summary="Use a verification token (the confirm page's button)",
-        responses={401: "INVALID_TOKEN, TOKEN_EXPIRED"})
+        summary="Use a verification token (the confirm page's form POST is answered 303 or the page again)",
+        responses={303: redirect_to("A form POST: to callbackURL"), 401: link_failed},
+        raises=[callback, e("INVALID_TOKEN", status=401), e("TOKEN_EXPIRED")])
     add(r, "POST", "/auth/send-verification-email", send_verification_email, tag=TAG,
         body=m.SendVerificationBody, response=m.StatusOut,
         summary="Mail a new verification link (same answer whether or not the account exists)",
-        responses={400: "EMAIL_MISMATCH, EMAIL_ALREADY_VERIFIED, VERIFICATION_EMAIL_NOT_ENABLED"})
+        raises=[e("VERIFICATION_EMAIL_NOT_ENABLED"), callback, e("INVALID_EMAIL"), e("EMAIL_MISMATCH"),
+                e("EMAIL_ALREADY_VERIFIED")])
     add(r, "POST", "/auth/request-password-reset", request_password_reset, tag=TAG, body=m.RequestResetBody,
         response=m.ResetRequestOut, summary="Mail a reset link (same answer whether or not the account exists)",
-        responses={400: "RESET_PASSWORD_DISABLED", 403: "INVALID_REDIRECT_URL"})
+        raises=[e("RESET_PASSWORD_DISABLED"), e("INVALID_REDIRECT_URL"), e("INVALID_EMAIL")])
     add(r, "GET", "/auth/reset-password/{token}", reset_password_link, tag=TAG, query=m.ResetLinkQuery,
-        summary="The mailed reset link: 302 to the form with the token, or with ?error=INVALID_TOKEN",
-        responses={302: "to callbackURL"})
+        summary="The mailed reset link: 302 to the app's form with the token (or ?error=INVALID_TOKEN); "
+                "without callbackURL a browser gets the server's reset page",
+        status=302, responses={302: redirect_to("To callbackURL (default /auth/reset-password)"),
+                               200: html_page("The server's reset page"), 400: link_failed},
+        raises=[callback])
     add(r, "POST", "/auth/reset-password", reset_password, tag=TAG, body=m.ResetPasswordBody,
         response=m.StatusOut, summary="Set a new password with a reset token; revokes every session",
-        responses={400: "INVALID_TOKEN, PASSWORD_TOO_SHORT/LONG, WEAK_PASSWORD"})
+        params=[Param("token", "query", "The reset token, when the body has none")],
+        responses={303: redirect_to("A form POST: to /"), 400: html_page("A form POST: the reset page again, with the "
+                                                                 "reason")},
+        raises=[e("INVALID_TOKEN"), *new_password])
     add(r, "POST", "/auth/sign-in/magic-link", send_magic_link, tag=TAG, body=m.MagicLinkBody,
-        response=m.StatusOut, summary="Mail a one-time sign-in link",
-        responses={403: "invalid callback URL", 404: "mail is not configured"})
+        response=m.StatusOut, summary="Mail a one-time sign-in link (404 when mail is not configured)",
+        raises=[mail_off, *magic_targets, e("INVALID_EMAIL"),
+                Problem(500, "internal_error", "Internal server error", builtin=True)])  # delivery failed
     add(r, "GET", "/auth/magic-link/verify", magic_link_page_or_verify, tag=TAG, query=m.MagicLinkQuery,
-        summary="The mailed sign-in link: the confirm page for browsers; JSON clients sign in",
-        responses={302: "to callbackURL, or with ?error= on failure"})
+        response=m.MagicLinkOut,
+        summary="The mailed sign-in link: the confirm page for browsers (Accept: text/html); JSON clients "
+                "sign in",
+        responses={200: html_page("The confirm page, whose button POSTs the token"), 400: link_failed,
+                   302: redirect_to("To callbackURL (newUserCallbackURL for a new user), or with ?error=")},
+        raises=[e("NOT_FOUND", "Route GET:/auth/magic-link/verify not found"), *magic_targets])
     add(r, "POST", "/auth/magic-link/verify", verify_magic_link, tag=TAG, body=m.MagicLinkVerifyBody,
-        response=m.MagicLinkOut, summary="Use a magic-link token and sign in (the confirm page's button)",
-        responses={401: "INVALID_TOKEN, EXPIRED_TOKEN"})
+        response=m.MagicLinkOut,
+        summary="Use a magic-link token and sign in (the confirm page's form POST is answered 303 or the "
+                "page again)",
+        responses={303: redirect_to("A form POST: to callbackURL"), 401: link_failed, 422: link_failed},
+        raises=[e("NOT_FOUND", "Route POST:/auth/magic-link/verify not found"), *magic_targets[:2],
+                e("INVALID_TOKEN", status=401), e("EXPIRED_TOKEN"), e("FAILED_TO_CREATE_USER")])

@@ -99,20 +99,23 @@ async def revoke_other_sessions(request: web.Request) -> web.Response:
 def setup_account_routes(app: web.Application, catalog: RouteCatalog) -> None:
     r = app.router
     add = catalog.add
+    e = auth_error
+    new_password = (e("PASSWORD_TOO_SHORT"), e("PASSWORD_TOO_LONG"), e("WEAK_PASSWORD"))
     add(r, "POST", "/auth/change-password", change_password, tag=TAG, body=m.ChangePasswordBody,
         response=m.TokenAndUser, auth=True,
         summary="Change the password; with revokeOtherSessions every session is replaced by a new one",
-        responses={400: "INVALID_PASSWORD, PASSWORD_TOO_SHORT/LONG, WEAK_PASSWORD, CREDENTIAL_ACCOUNT_NOT_FOUND"})
+        raises=[*new_password, e("CREDENTIAL_ACCOUNT_NOT_FOUND"), e("INVALID_PASSWORD")])
     add(r, "POST", "/auth/set-password", set_password, tag=TAG, body=m.SetPasswordBody, response=m.StatusOut,
         auth=True, summary="Give a password to an account that has none",
-        responses={400: "USER_ALREADY_HAS_PASSWORD, PASSWORD_TOO_SHORT/LONG, WEAK_PASSWORD"})
+        raises=[*new_password, e("USER_ALREADY_HAS_PASSWORD")])
     add(r, "POST", "/auth/change-email", change_email, tag=TAG, body=m.ChangeEmailBody, response=m.StatusOut,
         auth=True, summary="Change an unverified email address (a verification link goes to the new one)",
-        responses={400: "INVALID_EMAIL, EMAIL_IS_THE_SAME, EMAIL_CHANGE_NOT_ALLOWED",
-                   422: "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL"})
+        raises=[e("INVALID_CALLBACK_URL"), e("INVALID_EMAIL"), e("EMAIL_IS_THE_SAME"), e("EMAIL_CHANGE_NOT_ALLOWED"),
+                e("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL")])
     add(r, "POST", "/auth/update-user", update_user, tag=TAG, body=m.UpdateUserBody, response=m.StatusOut,
-        auth=True, summary="Change the name or image", responses={400: "EMAIL_CAN_NOT_BE_UPDATED"})
-    add(r, "GET", "/auth/list-sessions", list_sessions, tag=TAG, auth=True,
+        auth=True, summary="Change the name or image",
+        raises=[e("EMAIL_CAN_NOT_BE_UPDATED"), e("NO_FIELDS_TO_UPDATE")])
+    add(r, "GET", "/auth/list-sessions", list_sessions, tag=TAG, response=list[m.SessionOut], auth=True,
         summary="The user's active sessions (ids, never tokens)")
     add(r, "POST", "/auth/revoke-session", revoke_session, tag=TAG, body=m.RevokeSessionBody,
         response=m.StatusOut, auth=True, summary="Revoke one of the user's sessions (by token or id)")

@@ -21,7 +21,7 @@ from localcore.auth.oauth import STATE_TTL_SECONDS, OAuthFailure
 from localcore.auth.tokens import same_secret, sign, unsign
 from localcore.auth.urls import with_query
 from localcore.auth.views import json_response, redirect
-from localcore.http.openapi import RouteCatalog
+from localcore.http.openapi import RouteCatalog, redirect_to
 from localcore.http.validation import parse_query
 
 TAG = "auth"
@@ -87,9 +87,14 @@ async def google_callback(request: web.Request) -> web.Response:
 
 
 def setup_social_routes(app: web.Application, catalog: RouteCatalog) -> None:
+    e = auth_error
     catalog.add(app.router, "POST", "/auth/sign-in/social", sign_in_social, tag=TAG, body=m.SocialSignInBody,
                 response=m.SocialOut, summary="Start Google sign-in (authorization code + state + PKCE)",
-                responses={403: "invalid callback URL", 404: "PROVIDER_NOT_FOUND"})
+                raises=[e("VALIDATION_ERROR", "provider: Invalid provider 'myspace'"),
+                        e("VALIDATION_ERROR", "idToken sign-in is not supported; use the redirect flow"),
+                        e("PROVIDER_NOT_FOUND"), e("INVALID_CALLBACK_URL"), e("INVALID_ERROR_CALLBACK_URL"),
+                        e("INVALID_NEW_USER_CALLBACK_URL")])
     catalog.add(app.router, "GET", CALLBACK_PATH, google_callback, tag=TAG, query=m.OAuthCallbackQuery,
                 summary="Google's redirect back: sign in (creating or linking the user), then 302",
-                responses={302: "to callbackURL, or to errorCallbackURL with ?error="})
+                status=302, responses={302: redirect_to("To callbackURL, or to errorCallbackURL with ?error=")},
+                raises=[e("PROVIDER_NOT_FOUND")])

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 from aiohttp import hdrs, web
 
 from localcore.errors import NotFound
-from localcore.http.openapi import RouteCatalog
+from localcore.http.openapi import Param, RouteCatalog, redirect_to
 from localcore.mail.devmailbox import DevMailbox
 from localcore.mail.mailer import Mailer
 from localcore.shell import serve_index
@@ -88,13 +89,18 @@ def setup_dev_mail_routes(app: web.Application, mailer_key: web.AppKey[Mailer], 
         app.router.add_get(PATH, list_messages, allow_head=False)
         app.router.add_delete(PATH, clear_messages)
         return
-    refused = {404: "mail transport is not console://, or the mailbox secret is missing or wrong"}
-    catalog.add(app.router, "GET", PAGE, open_page, tag="dev",
+    # Without the transport or the secret the API answers exactly as an unknown route: a NotFound.
+    secret = [Param(TOKEN_QUERY, "query", "The mailbox secret (the banner link)"),
+              Param(TOKEN_HEADER, "header", "The mailbox secret (scripts, tests)")]
+    catalog.add(app.router, "GET", PAGE, open_page, tag="dev", storage=False, shell_page=True,
                 summary="The shell's dev mailbox page; ?token=SECRET (the banner link) sets the mailbox cookie",
-                responses={302: "to /dev/mail, with the cookie when the secret is right"})
-    catalog.add(app.router, "GET", PATH, list_messages, tag="dev",
+                params=secret[:1],
+                responses={302: redirect_to("To /dev/mail, with the mailbox cookie when the secret is right")})
+    catalog.add(app.router, "GET", PATH, list_messages, tag="dev", storage=False, params=secret,
+                response=dict[str, list[dict[str, Any]]],
                 summary="Dev mailbox: messages sent through console:// mail, newest first (needs the mailbox "
                         "secret: ?token=, x-dev-mailbox-token or the cookie set by the banner link)",
-                responses=refused)
-    catalog.add(app.router, "DELETE", PATH, clear_messages, tag="dev",
-                summary="Empty the dev mailbox (needs the mailbox secret)", responses={204: "emptied", **refused})
+                raises=[NotFound(f"Route GET:{PATH} not found")])
+    catalog.add(app.router, "DELETE", PATH, clear_messages, tag="dev", storage=False, params=secret, status=204,
+                summary="Empty the dev mailbox (needs the mailbox secret)",
+                raises=[NotFound(f"Route DELETE:{PATH} not found")])

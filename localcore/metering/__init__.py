@@ -36,15 +36,15 @@ __all__ = ["LEDGER_VOCABULARY", "CreditsService", "CreditsSettings", "load_credi
 def setup_credits(app: web.Application, catalog: RouteCatalog) -> CreditsFeature:
     """Install the credits feature on ``app``: built from ``Config.credits`` (already checked by
     ``load_config``; checked again here for a ``Config`` made another way), with its routes, its
-    capabilities entry and its lifecycle. Needs the config, backend, clock, mailer and capabilities on
-    the app first."""
-    from localcore.appkeys import BACKEND, CAPABILITIES, CLOCK, CONFIG, MAILER, require
+    lifecycle; its capabilities entry is ``feature.capability()``. Needs the config, backend, clock and
+    mailer on the app first."""
+    from localcore.appkeys import BACKEND, CLOCK, CONFIG, MAILER, require
     from localcore.errors import ConfigError
     from localcore.http.families import ROUTE_FAMILIES
     from localcore.metering.feature import CREDITS, build_feature, credits_lifecycle, warn_about_policy
     from localcore.metering.routes import setup_credit_routes
 
-    require(app, "credits", CONFIG, BACKEND, CLOCK, MAILER, CAPABILITIES, ROUTE_FAMILIES)
+    require(app, "credits", CONFIG, BACKEND, CLOCK, MAILER, ROUTE_FAMILIES)
     config = app[CONFIG]
     problems = settings_problems(config.credits, production=config.env == "production")
     if problems:
@@ -54,9 +54,5 @@ def setup_credits(app: web.Application, catalog: RouteCatalog) -> CreditsFeature
     app[CREDITS] = feature
     warn_about_policy(feature)
     setup_credit_routes(app, catalog, feature)
-    app[CAPABILITIES]["credits"] = {
-        "enabled": feature.settings.enabled,
-        "checkout": feature.checkout.name if feature.checkout is not None else None,
-    }
     app.cleanup_ctx.append(credits_lifecycle)
     return feature

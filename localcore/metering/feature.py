@@ -10,6 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -53,6 +54,11 @@ class CreditsFeature:
     stripe: StripeWebhook | None = None
     dev: DevCheckoutProvider | None = None
     http: aiohttp.ClientSession | None = None
+
+    def capability(self) -> dict[str, Any]:
+        """The ``credits`` entry of ``/api/v1/capabilities``."""
+        return {"enabled": self.settings.enabled,
+                "checkout": self.checkout.name if self.checkout is not None else None}
 
 
 CREDITS: web.AppKey[CreditsFeature] = web.AppKey("credits", CreditsFeature)

@@ -191,10 +191,12 @@ async def backend_url(backend_kind: str, tmp_path: Path,
 
 @pytest.fixture
 async def backend(backend_url: str, clock: ManualClock) -> AsyncIterator[Backend]:
-    """A fresh, migrated backend of each kind under test, opened with ``clock``."""
+    """A fresh, migrated backend of each kind under test, opened with ``clock`` and the credits feature's
+    ledger vocabulary (the ledger scenarios speak its source names)."""
     from backends import open_backend
+    from localcore.metering import LEDGER_VOCABULARY
 
-    opened = await open_backend(backend_url, clock=clock)
+    opened = await open_backend(backend_url, clock=clock, ledger_vocabulary=LEDGER_VOCABULARY)
     try:
         yield opened
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from localcore.clock import iso
+from localcore.errors import Forbidden, HttpError, NotFound, ValidationFailed
 from localcore.http.identity import require_identity
 from localcore.http.openapi import RouteCatalog
 from localcore.http.validation import parse_body
@@ -26,8 +27,14 @@ from localcore.workspaces.views import (
 
 TAG = "workspaces"
 BASE = "/api/v1/workspaces"
-GUARD_ERRORS = {400: "validation_failed: Invalid workspace id", 403: "not_member / forbidden",
-                404: "not_found: Workspace not found"}
+
+
+def guard_errors(min_role: str | None = None) -> tuple[HttpError, ...]:
+    """What :func:`access` refuses with, for a route that needs ``min_role``."""
+    refused = (ValidationFailed("Invalid workspace id"), NotFound("Workspace not found"),
+               Forbidden("Not a member of this workspace", code="not_member"))
+    return (*refused, Forbidden(f"Requires {min_role} role or higher")) if min_role else refused
+
 
 
 async def access(request: web.Request, min_role: str | None = None) -> Access:
@@ -136,40 +143,48 @@ async def retry_runtime(request: web.Request) -> web.Response:
 def setup_workspace_routes(app: web.Application, catalog: RouteCatalog) -> None:
     r = app.router
     one = f"{BASE}/{{id}}"
+    provision_failed = HttpError(500, "provision_failed", "Workspace provisioning failed")  # with a provisioner
+    not_a_member = NotFound("User is not a member of this workspace", code="not_member")
     catalog.add(r, "POST", BASE, create_workspace, tag=TAG, body=m.CreateWorkspaceBody,
                 response=m.WorkspaceWithRoleOut, auth=True,
                 summary="Create a workspace (201); the caller becomes owner; default iff it is their first",
-                responses={400: "validation_failed", 500: "provision_failed"}, status=201)
+                raises=[provision_failed], status=201)
     catalog.add(r, "GET", BASE, list_workspaces, tag=TAG, response=m.WorkspacesOut, auth=True,
                 summary="The caller's workspaces in this app (creates 'Default workspace' when there is none)",
-                responses={500: "provision_failed"})
+                raises=[provision_failed])
     catalog.add(r, "GET", one, get_workspace, tag=TAG, response=m.WorkspaceWithRoleOut, auth=True,
-                summary="A workspace and the caller's role (member)", responses=GUARD_ERRORS)
+                summary="A workspace and the caller's role (member)", raises=guard_errors())
     catalog.add(r, "PUT", one, update_workspace, tag=TAG, body=m.UpdateWorkspaceBody, response=m.WorkspaceOnlyOut,
-                auth=True, summary="Rename a workspace (editor)", responses=GUARD_ERRORS)
+                auth=True, summary="Rename a workspace (editor)", raises=guard_errors("editor"))
     catalog.add(r, "DELETE", one, delete_workspace, tag=TAG, response=m.DeletedOut, auth=True,
                 summary="Soft-delete a workspace (owner); with a provisioner, destroy runs first",
-                responses={**GUARD_ERRORS, 500: "destroy_failed"})
+                raises=[*guard_errors("owner"), HttpError(500, "destroy_failed", "Workspace destroy failed")])
     catalog.add(r, "GET", f"{one}/members", list_members, tag=TAG, response=m.MembersOut, auth=True,
-                summary="Members with their users (member)", responses=GUARD_ERRORS)
+                summary="Members with their users (member)", raises=guard_errors())
     catalog.add(r, "POST", f"{one}/members", add_member, tag=TAG, body=m.AddMemberBody,
                 response=m.MemberEnvelopeOut, auth=True, summary="Add a member directly (owner; 201)",
-                responses={**GUARD_ERRORS, 409: "validation_failed: User is already a member of this workspace"},
+                raises=[*guard_errors("owner"), NotFound("User not found"),
+                        HttpError(409, "validation_failed", "User is already a member of this workspace")],
                 status=201)
     catalog.add(r, "PATCH", f"{one}/members/{{userId}}/role", change_role, tag=TAG, body=m.RoleBody,
                 response=m.MemberEnvelopeOut, auth=True, summary="Change a member's role (owner)",
-                responses={**GUARD_ERRORS, 409: "last_owner"})
+                raises=[*guard_errors("owner"), not_a_member,
+                        HttpError(409, "last_owner", "Cannot demote the last owner")])
     catalog.add(r, "DELETE", f"{one}/members/{{userId}}", remove_member, tag=TAG, response=m.RemovedOut,
                 auth=True, summary="Remove a member (owner) or leave (any member)",
-                responses={**GUARD_ERRORS, 409: "last_owner"})
+                raises=[*guard_errors(), Forbidden("Only owners can remove other members"), not_a_member,
+                        HttpError(409, "last_owner", "Cannot remove the last owner")])
     catalog.add(r, "GET", f"{one}/settings", get_settings, tag=TAG, response=m.SettingsOut, auth=True,
                 summary="Setting keys with configured flags; values are never returned (member)",
-                responses=GUARD_ERRORS)
+                raises=guard_errors())
     catalog.add(r, "PUT", f"{one}/settings", put_settings, tag=TAG, body=m.SettingsBody, response=m.SettingsOut,
-                auth=True, summary="Upsert encrypted settings (editor)", responses=GUARD_ERRORS)
+                auth=True, summary="Upsert encrypted settings (editor)", raises=guard_errors("editor"))
     catalog.add(r, "GET", f"{one}/runtime", get_runtime, tag=TAG, response=m.RuntimeEnvelopeOut, auth=True,
-                summary="The workspace runtime (created 'ready' on first read; member)", responses=GUARD_ERRORS)
+                summary="The workspace runtime (created 'ready' on first read; member)", raises=guard_errors())
     catalog.add(r, "POST", f"{one}/runtime/retry", retry_runtime, tag=TAG, response=m.RuntimeEnvelopeOut,
                 auth=True, summary="Retry a failed provision (owner)",
-                responses={**GUARD_ERRORS, 409: "runtime_unmanaged / invalid_retry_state",
-                           500: "provision_failed"})
+                raises=[*guard_errors("owner"),
+                        HttpError(409, "runtime_unmanaged", "No managed runtime for this workspace"),
+                        HttpError(409, "invalid_retry_state",
+                                  "Runtime is ready; only a failed provision can be retried"),
+                        provision_failed])

@@ -11,17 +11,17 @@ from aiohttp import web
 
 from localcore.appkeys import RATE_LIMITER
 from localcore.clock import iso
+from localcore.errors import Forbidden, HttpError, NotFound, ValidationFailed
 from localcore.http.identity import require_identity
-from localcore.http.openapi import RouteCatalog
+from localcore.http.openapi import Param, RouteCatalog
 from localcore.http.validation import parse_body, parse_query
 from localcore.workspaces import models as m
-from localcore.workspaces.idempotency import idempotent
+from localcore.workspaces.idempotency import HEADER as IDEMPOTENCY_KEY
+from localcore.workspaces.idempotency import MAX_KEY_LENGTH, idempotent
+from localcore.workspaces.invites import invite_error
 from localcore.workspaces.keys import WORKSPACES
-from localcore.workspaces.routes import BASE, GUARD_ERRORS, TAG, access
+from localcore.workspaces.routes import BASE, TAG, access, guard_errors
 from localcore.workspaces.views import invite_out, json_out, member_out, workspace_out
-
-INVITE_ERRORS = {404: "invite_not_found", 410: "invite_expired / invite_already_accepted",
-                 403: "invite_email_mismatch", 423: "invite_locked", 429: "rate_limited"}
 
 
 async def list_invites(request: web.Request) -> web.Response:
@@ -81,26 +81,33 @@ async def accept_by_token(request: web.Request) -> web.Response:
 def setup_invite_routes(app: web.Application, catalog: RouteCatalog) -> None:
     r = app.router
     invites = f"{BASE}/{{id}}/invites"
+    accepting = [invite_error(code) for code in ("invite_not_found", "invite_locked", "invite_already_accepted",
+                                                 "invite_expired", "invite_email_mismatch")]
     catalog.add(r, "GET", invites, list_invites, tag=TAG, response=m.InvitesOut, auth=True,
                 summary="Every invite of the workspace (member); never token hashes or lockout counters",
-                responses=GUARD_ERRORS)
+                raises=guard_errors())
     catalog.add(r, "POST", invites, create_invite, tag=TAG, body=m.InviteBody, response=m.InviteCreatedOut,
                 auth=True,
-                summary="Invite by email (owner; 201). Optional Idempotency-Key header, scoped to user and "
-                        "workspace. With mail off the answer carries acceptUrl and warning 'mail_disabled'",
-                responses={**GUARD_ERRORS, 403: "forbidden / invites_disabled",
-                           409: "idempotency_in_progress", 429: "rate_limited (20/h per workspace)"}, status=201)
+                summary="Invite by email (owner; 201; 20 an hour per workspace). Optional Idempotency-Key header, "
+                        "scoped to user and workspace. With mail off the answer carries acceptUrl and warning "
+                        "'mail_disabled'",
+                params=[Param(IDEMPOTENCY_KEY, "header", "Replays the first answer for 24 h (at most "
+                              f"{MAX_KEY_LENGTH} characters)")],
+                raises=[*guard_errors("owner"),
+                        Forbidden("Invites are disabled on this server", code="invites_disabled"),
+                        ValidationFailed(f"{IDEMPOTENCY_KEY} must be {MAX_KEY_LENGTH} characters or fewer"),
+                        HttpError(409, "idempotency_in_progress",
+                                  f"A request with this {IDEMPOTENCY_KEY} is still in progress; retry later")],
+                status=201)
     catalog.add(r, "DELETE", f"{invites}/{{inviteId}}", revoke_invite, tag=TAG, response=m.RevokedOut, auth=True,
                 summary="Revoke (hard-delete) an invite (owner)",
-                responses={**GUARD_ERRORS, 404: "not_found: Invite not found"})
+                raises=[*guard_errors("owner"), NotFound("Invite not found")])
     catalog.add(r, "POST", f"{invites}/{{inviteId}}/accept", accept_in_workspace, tag=TAG, query=m.AcceptQuery,
                 response=m.InviteAcceptedOut, auth=True,
-                summary="Accept an invite addressed to the caller's email (no membership needed)",
-                responses={400: "validation_failed", **INVITE_ERRORS})
+                summary="Accept an invite addressed to the caller's email (no membership needed)", raises=accepting)
     catalog.add(r, "POST", "/api/v1/invites/resolve", resolve_invite, tag=TAG, body=m.TokenBody,
                 response=m.InvitePreviewOut, auth=True,
                 summary="Preview an invite by token (accepted and expired read as not found)",
-                responses={400: "validation_failed", **INVITE_ERRORS})
+                raises=accepting[:2])
     catalog.add(r, "POST", "/api/v1/invites/accept", accept_by_token, tag=TAG, body=m.TokenBody,
-                response=m.TokenAcceptedOut, auth=True, summary="Accept an invite by token",
-                responses={400: "validation_failed", **INVITE_ERRORS})
+                response=m.TokenAcceptedOut, auth=True, summary="Accept an invite by token", raises=accepting)

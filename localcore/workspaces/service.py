@@ -11,15 +11,13 @@ the runtime (with the optional provisioner). No aiohttp, no SQL: the store contr
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from localcore.clock import Clock
 from localcore.config import Config
+from localcore.contract.locks import KeyedLocks
 from localcore.errors import Forbidden, HttpError, NotFound, ValidationFailed
 from localcore.store import (
     ROLE_LEVEL,
@@ -47,27 +45,6 @@ class Access:
     workspace: Workspace
     user: User
     role: str
-
-
-class KeyedLocks:
-    """One ``asyncio.Lock`` per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
 
 def _membership_error(exc: MembershipError, *, removing: bool) -> HttpError:

@@ -1,9 +1,9 @@
 """Every page of the shell, in each state a person meets it in, checked by axe-core and at 375 px wide.
 
 axe-core (bundled by axe-playwright-python: nothing is fetched at run time) runs with its default rules
-plus the experimental ones (``label-content-name-mismatch`` is one), at a phone width and at a desktop
-width; a violation of impact serious or critical fails the page. At 375 px the document must not
-scroll sideways: whatever is wider (a tab row, a header) has to wrap or scroll inside its own box.
+plus the experimental ones (``label-content-name-mismatch`` is one), at a phone width, at a desktop width
+and in the dark theme; a violation of impact serious or critical fails the page. At 375 px the document
+must not scroll sideways: whatever is wider (a tab row, a header) has to wrap or scroll inside its own box.
 
 One server serves the whole module. The setup signs up a user, invites someone, stores a workspace
 secret and opens a test checkout, and collects the one-time links the dev mailbox received; the pages
@@ -137,15 +137,22 @@ Step = Callable[[Page], None]
 @dataclass(frozen=True)
 class Case:
     """One page in one state: open ``path`` (as the owner when ``signed_in``, with the dev mailbox opened
-    through the banner link when ``mailbox``), expect the ``heading`` h1, then do ``then``."""
+    through the banner link when ``mailbox``), expect the ``heading`` h1, then do ``then``.
+
+    ``in_app``: reach ``path`` by the shell's own navigation (from the sign-in page) rather than by loading
+    it: the server answers a browser's GET of a mailed one-time link with its own confirm page, so the
+    shell's pages for those routes are only ever shown that way.
+    """
 
     id: str
     path: str
     heading: str | re.Pattern[str]
     signed_in: bool = False
     mailbox: bool = False
+    in_app: bool = False
     before: Step | None = None  # before the page loads (e.g. routes)
     then: Step | None = None  # once it shows (e.g. open a menu, submit an empty form)
+    known_issue: str | None = None  # a failure outside web/, expected (strictly) until it is fixed
 
 
 def _click(role: Any, name: str | re.Pattern[str], *, exact: bool = False) -> Step:
@@ -174,6 +181,9 @@ def _config_unreachable(page: Page) -> None:
     page.route("**/api/v1/config", fail)
 
 
+CONFIRM_PAGE_DARK_BUTTON = ("localcore/auth/templates/confirm.html: in the dark theme the button is white on #6ea8fe "
+                            "(contrast 2.41:1, needs 4.5:1)")
+
 CASES = [
     # Signed out.
     Case("sign-in", "/auth/signin", "Sign in"),
@@ -187,13 +197,20 @@ CASES = [
     Case("forgot-password", "/auth/forgot-password", "Forgot password"),
     Case("reset-password", "{reset_link}", "Reset password"),
     Case("reset-password-no-token", "/auth/reset-password", "Link expired"),
-    Case("verify-email", "{verify_link}", "Verify your email"),
-    Case("verify-email-no-token", "/auth/verify-email", "Invalid verification link"),
-    Case("magic-link", "{magic_link}", re.compile(r"^Sign in to ")),
-    Case("magic-link-invalid", "/auth/magic-link/verify?error=INVALID_TOKEN", "Sign-in link unavailable"),
+    # The mailed links open the server's confirm pages...
+    Case("verify-email-link", "{verify_link}", "Verify your email", known_issue=CONFIRM_PAGE_DARK_BUTTON),
+    Case("verify-email-link-no-token", "/auth/verify-email", "Link expired"),
+    Case("magic-link", "{magic_link}", re.compile(r"^Sign in to "), known_issue=CONFIRM_PAGE_DARK_BUTTON),
+    # ...and the shell keeps its own for its routes.
+    Case("verify-email", "{verify_link}", "Verify your email", in_app=True),
+    Case("verify-email-no-token", "/auth/verify-email", "Invalid verification link", in_app=True),
+    Case("verify-email-expired", "/auth/verify-email?error=TOKEN_EXPIRED", "Link expired", in_app=True),
+    Case("magic-link-in-app", "{magic_link}", re.compile(r"^Sign in to "), in_app=True),
+    Case("magic-link-invalid", "/auth/magic-link/verify?error=INVALID_TOKEN", "Sign-in link unavailable",
+         in_app=True),
     Case("bootstrap", "/auth/bootstrap?token=abc", re.compile(r"^Set up ")),
     Case("bootstrap-no-token", "/auth/bootstrap", "Setup link unavailable"),
-    Case("auth-error", "/auth/error?error=INVALID_TOKEN", re.compile(r".")),
+    Case("auth-error", "/auth/error?error=INVALID_TOKEN", "Authentication error"),
     Case("invite-signed-out", "{invite_link}", "Sign in to accept this invite"),
     Case("dev-mailbox-closed", "/dev/mail", "Dev mailbox"),
     Case("dev-mailbox-open", "/dev/mail", "Dev mailbox", mailbox=True),
@@ -238,7 +255,13 @@ def open_case(browser: Browser, site: Site, case: Case) -> tuple[BrowserContext,
         open_dev_mailbox(page, site.server)
     if case.before:
         case.before(page)
-    page.goto(site.path(case.path))
+    if case.in_app:
+        page.goto("/auth/signin")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+        page.evaluate("(to) => { history.pushState({}, '', to); dispatchEvent(new PopStateEvent('popstate')); }",
+                      site.path(case.path))
+    else:
+        page.goto(site.path(case.path))
     expect(page.get_by_role("heading", level=1)).to_have_text(case.heading)
     if case.then:
         case.then(page)
@@ -297,7 +320,10 @@ def failing(violations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [v for v in violations if v["impact"] in FAILING_IMPACTS]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+@pytest.mark.parametrize("case", [
+    pytest.param(case, id=case.id,
+                 marks=[pytest.mark.xfail(strict=True, reason=case.known_issue)] if case.known_issue else [])
+    for case in CASES])
 def test_page_has_no_serious_axe_violations_and_fits_375px(browser: Browser, site: Site, case: Case,
                                                            tmp_path: pathlib.Path) -> None:
     context, page = open_case(browser, site, case)
@@ -307,9 +333,10 @@ def test_page_has_no_serious_axe_violations_and_fits_375px(browser: Browser, sit
         page.set_viewport_size(DESKTOP)
         page.wait_for_function("() => window.innerWidth === 1280")
         desktop = axe_violations(page)
-        # The dark theme has its own colours (contrast): the system preference flips it live.
+        # The dark theme has its own colours (contrast): the system preference flips it live (the shell's
+        # theme script sets data-theme; the server's own pages follow the media query alone).
         page.emulate_media(color_scheme="dark")
-        page.wait_for_function("() => document.documentElement.dataset.theme === 'dark'")
+        page.wait_for_function("() => [undefined, 'dark'].includes(document.documentElement.dataset.theme)")
         dark = axe_violations(page)
         runs = {"375 px": phone, "1280 px": desktop, "1280 px, dark theme": dark}
         problems = [f"scrolls sideways at 375 px: {overflow}"] if overflow else []

@@ -11,7 +11,7 @@ import pytest
 
 from backends.memory.metering import MemoryMeteringStore
 from localcore.contract.clock import ManualClock
-from localcore.contract.ledger_locks import KeyedLocks
+from localcore.contract.locks import KeyedLocks
 
 
 async def test_a_key_is_exclusive_while_held_and_gone_once_released() -> None:
