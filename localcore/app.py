@@ -120,6 +120,8 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
                              secure_cookie=config.auth.session_cookie_secure)
     setup_dev_mail_routes(app, MAILER, mailbox_key, catalog)
     credits = setup_credits(app, catalog)
+    if metrics is not None:
+        credits.service.observer = metrics.ledger_operation
     app[CAPABILITIES] = core_capabilities(config, contributors={"credits": credits.capability()})
     _setup_shell(app, config)
 

@@ -13,11 +13,13 @@ release with a reason).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from localcore.contract.ledger import (
     SAFE_INTEGER_MAX,
@@ -149,6 +151,37 @@ class UsageRecord:
     usage: TokenUsage = field(default_factory=TokenUsage)
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+#: ``(operation, outcome)`` for every ledger operation the service runs: ``ok``, ``refused`` (no credit)
+#: or ``error`` — the app's metrics, when they are on.
+LedgerObserver = Callable[[str, str], None]
+
+
+def _observed(operation: str) -> Callable[[Callable[Concatenate[CreditsService, P], Coroutine[Any, Any, R]]],
+                                          Callable[Concatenate[CreditsService, P], Coroutine[Any, Any, R]]]:
+    def decorate(method: Callable[Concatenate[CreditsService, P], Coroutine[Any, Any, R]]
+                 ) -> Callable[Concatenate[CreditsService, P], Coroutine[Any, Any, R]]:
+        async def observed(self: CreditsService, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            if self.observer is None:
+                return await method(self, *args, **kwargs)
+            try:
+                result = await method(self, *args, **kwargs)
+            except InsufficientCreditError:
+                self.observer(operation, "refused")
+                raise
+            except Exception:
+                self.observer(operation, "error")
+                raise
+            self.observer(operation, "ok")
+            return result
+
+        functools.update_wrapper(observed, method)
+        return observed
+
+    return decorate
+
+
 class CreditsService:
     """The credits policy over one ledger. ``store`` should speak ``LEDGER_VOCABULARY`` (``for_store``
     sees to it), so that the rows the ledger writes on its own carry this service's names; raises
@@ -161,6 +194,7 @@ class CreditsService:
         if problems:
             raise ValueError("invalid credits config: " + "; ".join(problems))
         self._signup_granted: set[str] = set()
+        self.observer: LedgerObserver | None = None
 
     @classmethod
     def for_store(cls, store: MeteringStore, config: CreditsConfig | None = None) -> CreditsService:
@@ -171,6 +205,7 @@ class CreditsService:
     def enabled(self) -> bool:
         return self.config.enabled
 
+    @_observed("signup_grant")
     async def grant_signup_credits(self, user_id: str) -> None:
         """Award the starter grant once (idempotent in the store; cached per process to skip the write)."""
         if not self.enabled or self.config.signup_grant_micros <= 0 or user_id in self._signup_granted:
@@ -194,6 +229,7 @@ class CreditsService:
             return []
         return await self.store.list_ledger(user_id, limit)
 
+    @_observed("reserve")
     async def reserve_run(self, user_id: str, run_id: str, *, workspace_id: str | None = None,
                           session_id: str | None = None) -> str | None:
         """Hold ``run_reservation_micros`` for a run, admitting only if ``min_balance`` stays available
@@ -213,6 +249,7 @@ class CreditsService:
             balance = await self.get_balance(user_id)
             raise CreditExhaustedError(balance, exc.available_micros, exc.required_micros) from exc
 
+    @_observed("usage")
     async def record_usage(self, record: UsageRecord) -> int:
         """Price and record one usage row; returns the billed micros (the caller's billability signal)."""
         if not self.enabled:
@@ -240,16 +277,19 @@ class CreditsService:
             return await self.store.finish_reservation(status, reservation_id=reservation_id)
         return await self.store.finish_reservation(status, run_id=run_id, user_id=user_id)
 
+    @_observed("settle")
     async def settle_run(self, user_id: str, run_id: str, reservation_id: str | None = None) -> bool:
         if not self.enabled:
             return False
         return await self._finish("settled", user_id, run_id, reservation_id)
 
+    @_observed("release")
     async def release_run(self, user_id: str, run_id: str, reservation_id: str | None = None) -> bool:
         if not self.enabled:
             return False
         return await self._finish("released", user_id, run_id, reservation_id)
 
+    @_observed("fallback_charge")
     async def charge_fallback_usage(self, user_id: str, run_id: str, *, reservation_id: str | None = None,
                                     kind: FallbackKind = "usage_write_failed") -> int:
         """Charge a run whose real usage was lost up to its hold (``hold - already billed``, per
@@ -272,6 +312,7 @@ class CreditsService:
         await self._finish("settled", user_id, run_id, reservation_id)
         return top_up
 
+    @_observed("purchase")
     async def grant_purchase(self, user_id: str, order_key: str, amount_micros: int, *,
                              store_id: str | None = None, test_mode: bool | None = None,
                              currency: str | None = None, variant_id: str | None = None) -> bool:
@@ -279,6 +320,7 @@ class CreditsService:
                                                     test_mode=test_mode, currency=currency,
                                                     variant_id=variant_id)
 
+    @_observed("refund")
     async def revoke_purchase(self, order_key: str, *, refund_fraction: float | None = None,
                               allow_tombstone: bool = False, expected_store_id: str | None = None,
                               expected_test_mode: bool | None = None,
@@ -288,6 +330,7 @@ class CreditsService:
             expected_store_id=expected_store_id, expected_test_mode=expected_test_mode,
             expected_currency=expected_currency)
 
+    @_observed("expiry_sweep")
     async def sweep(self, *, now: datetime | None = None) -> int:
         """Expire every user's stale holds (background timer, never on the request path)."""
         if not self.enabled:

@@ -134,3 +134,12 @@ async def test_json_logs_carry_ids_and_timings_and_no_secret(app_client: AuthCli
     text = json_log.getvalue()
     token = link.split("token=", 1)[1].split("&", 1)[0]
     assert token not in text and signed_up["token"] not in text and STRONG_PASSWORD not in text
+
+
+async def test_ledger_operations_are_counted(make_client: ClientFactory) -> None:
+    client = await make_client(make_config(**METRICS_ENV))
+    await client.sign_up()
+    balance = await client.http.get("/api/credits/balance")
+    assert balance.status == 200
+    text = await _metrics_text(client)
+    assert _sample(text, "localcore_ledger_operations_total", operation="signup_grant", outcome="ok") >= 1
