@@ -6,7 +6,7 @@ already serialises writers). Values cross the interface as Python objects:
 
 - timestamps are aware UTC ``datetime`` (SQLite stores integer epoch microseconds; any column whose name
   ends in ``_at`` is converted back on read);
-- JSON columns accept ``dict``/``list`` and read back through ``load_json``;
+- JSON columns accept ``dict``/``list`` and read back through ``json_column``;
 - booleans are ``bool`` going in; read them with ``bool(row[...])`` (SQLite gives 0/1).
 
 Constraint failures surface as ``localcore.contract.errors.ConstraintViolation``.
@@ -22,7 +22,7 @@ from typing import Any, Protocol
 Row = Mapping[str, Any]
 
 
-def load_json(value: Any) -> Any:
+def json_column(value: Any) -> Any:
     """Decode a JSON column value that may arrive as text (SQLite) or already decoded (Postgres)."""
     if isinstance(value, str | bytes):
         return json.loads(value)

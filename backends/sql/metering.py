@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from backends.sql.db import Database, Executor, load_json
+from backends.sql.db import Database, Executor, json_column
 from localcore.contract import rules_ledger as rules
 from localcore.contract import rules_ledger_writes as writes
 from localcore.contract.clock import Clock
@@ -124,7 +124,7 @@ def _reservation(row: Row) -> UsageReservationRecord:
 
 
 def _usage(row: Row) -> UsageLedgerRecord:
-    metadata = load_json(row["metadata"])
+    metadata = json_column(row["metadata"])
     return UsageLedgerRecord(
         id=row["id"], user_id=row["user_id"], billed_cost_micros=int(row["billed_cost_micros"]),
         created_at=row["created_at"], source=row["source"], workspace_id=row["workspace_id"],

@@ -10,7 +10,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from backends.sql.db import Database, Executor, Row, load_json
+from backends.sql.db import Database, Executor, Row, json_column
 from backends.sql.workspaces import SqlWorkspaceStore as SqlWorkspaceStore
 from localcore.contract import rules_membership as rules
 from localcore.contract.clock import Clock
@@ -175,7 +175,7 @@ class SqlUserStore:
         if row["display_name"] is None:
             return UserSettings(display_name=row["name"] or "", email=row["email"] or "", settings={})
         return UserSettings(display_name=row["display_name"], email=row["s_email"],
-                            settings=load_json(row["settings"]) or {})
+                            settings=json_column(row["settings"]) or {})
 
     async def put_user_settings(self, user_id: str, app_id: str, *, display_name: str | None = None,
                                 email: str | None = None,
@@ -368,7 +368,7 @@ class SqlTokenStore:
 def _idempotency(row: Row) -> IdempotencyRecord:
     body = row["response_body"]
     return IdempotencyRecord(key=row["key"], status=row["status"], response_status=row["response_status"],
-                             response_body=load_json(body) if body is not None else None,
+                             response_body=json_column(body) if body is not None else None,
                              created_at=row["created_at"])
 
 
