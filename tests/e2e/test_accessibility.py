@@ -152,7 +152,6 @@ class Case:
     in_app: bool = False
     before: Step | None = None  # before the page loads (e.g. routes)
     then: Step | None = None  # once it shows (e.g. open a menu, submit an empty form)
-    known_issue: str | None = None  # a failure outside web/, expected (strictly) until it is fixed
 
 
 def _click(role: Any, name: str | re.Pattern[str], *, exact: bool = False) -> Step:
@@ -181,9 +180,6 @@ def _config_unreachable(page: Page) -> None:
     page.route("**/api/v1/config", fail)
 
 
-CONFIRM_PAGE_DARK_BUTTON = ("localcore/auth/templates/confirm.html: in the dark theme the button is white on #6ea8fe "
-                            "(contrast 2.41:1, needs 4.5:1)")
-
 CASES = [
     # Signed out.
     Case("sign-in", "/auth/signin", "Sign in"),
@@ -198,9 +194,9 @@ CASES = [
     Case("reset-password", "{reset_link}", "Reset password"),
     Case("reset-password-no-token", "/auth/reset-password", "Link expired"),
     # The mailed links open the server's confirm pages...
-    Case("verify-email-link", "{verify_link}", "Verify your email", known_issue=CONFIRM_PAGE_DARK_BUTTON),
+    Case("verify-email-link", "{verify_link}", "Verify your email"),
     Case("verify-email-link-no-token", "/auth/verify-email", "Link expired"),
-    Case("magic-link", "{magic_link}", re.compile(r"^Sign in to "), known_issue=CONFIRM_PAGE_DARK_BUTTON),
+    Case("magic-link", "{magic_link}", re.compile(r"^Sign in to ")),
     # ...and the shell keeps its own for its routes.
     Case("verify-email", "{verify_link}", "Verify your email", in_app=True),
     Case("verify-email-no-token", "/auth/verify-email", "Invalid verification link", in_app=True),
@@ -320,10 +316,7 @@ def failing(violations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [v for v in violations if v["impact"] in FAILING_IMPACTS]
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(case, id=case.id,
-                 marks=[pytest.mark.xfail(strict=True, reason=case.known_issue)] if case.known_issue else [])
-    for case in CASES])
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.id) for case in CASES])
 def test_page_has_no_serious_axe_violations_and_fits_375px(browser: Browser, site: Site, case: Case,
                                                            tmp_path: pathlib.Path) -> None:
     context, page = open_case(browser, site, case)
