@@ -35,6 +35,8 @@ Command = tuple[Callable[[argparse.ArgumentParser], None],
 FEATURE_HELP = {
     "credits": "grant credits to a user, show a balance or the ledger history",
     "rotate-settings-key": "re-encrypt every workspace setting under the current encryption key",
+    "backup": "write a consistent copy of the SQLite database while the server runs",
+    "restore": "put a backup in place of a stopped data directory's SQLite database",
 }
 
 
@@ -108,6 +110,11 @@ def _feature_commands() -> dict[str, Command]:
         from localcore.workspaces.cli import COMMAND as rotate_command
 
         commands["rotate-settings-key"] = rotate_command
+    with contextlib.suppress(ImportError):
+        from localcore.backups.cli import BACKUP_COMMAND, RESTORE_COMMAND
+
+        commands["backup"] = BACKUP_COMMAND
+        commands["restore"] = RESTORE_COMMAND
     return commands
 
 
@@ -212,7 +219,9 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
     from localcore.logs import AccessLogger
 
     signals = ShutdownSignals()
+    held = contextlib.ExitStack()
     try:
+        held.enter_context(_database_in_use(config))
         sock = bind_socket(config.host, config.port, reuse_port=reuse_port)
         config = with_bound_port(config, sock.getsockname()[1])
         try:
@@ -222,6 +231,7 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
             raise
     except BaseException:
         signals.remove()
+        held.close()
         raise
     app = create_app(config, backend)
     runner = web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
@@ -261,6 +271,7 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
             log.warning("shutdown:db-close-failed")
             exit_code = 1
         signals.remove()
+        held.close()
     if exit_code == 0:
         log.info("shutdown:complete")
     return exit_code
@@ -272,6 +283,20 @@ async def _wait_for_children(children: list[subprocess.Popen[bytes]]) -> None:
     codes = await asyncio.gather(*(asyncio.to_thread(child.wait) for child in children))
     if any(code not in (0, -signal.SIGTERM) for code in codes):
         raise RuntimeError(f"worker exit codes {codes}")
+
+
+def _database_in_use(config: Config) -> contextlib.AbstractContextManager[None]:
+    """While serving a SQLite file, hold its server lock shared (every ``--workers`` process at once), so
+    that ``restore`` cannot swap the file under a running server; a server starting during a restore
+    waits for it to finish."""
+    if not config.database_url.lower().startswith("sqlite:") or os.name != "posix":
+        return contextlib.nullcontext()
+    from pathlib import Path
+
+    from backends.registry import sqlite_path
+    from localcore.backups.locks import server_lock
+
+    return server_lock(Path(sqlite_path(config.database_url)).resolve(), shared=True, wait_seconds=30)
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
