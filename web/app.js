@@ -28,6 +28,7 @@ route("/auth/bootstrap", bootstrapPage, PUBLIC);
 route("/auth/error", authErrorPage, PUBLIC);
 route("/invites/:token", invitePage, PUBLIC);
 route("/dev/mail", devMailPage, PUBLIC);
+route("/api/docs", async (ctx) => (await import("./js/pages/apidocs.js")).apiDocsPage(ctx), PUBLIC);
 route("/", homePage);
 route("/workspace/:id", workspacePage);
 route("/workspace/:id/members", membersPage);

@@ -100,7 +100,7 @@ class Param:
 @dataclass(frozen=True, slots=True)
 class RawBody:
     """A body the handler reads as raw bytes (a webhook verifies its signature before parsing), so the
-    validation layer's 400/415 do not apply."""
+    validation layer's 400/415 do not apply. Documented as a JSON object, which every provider event is."""
 
     description: str
     media_type: str = _JSON

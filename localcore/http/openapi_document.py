@@ -60,6 +60,12 @@ _SCHEMA_FAILURE = {"core": Problem(400, "validation_failed", "name: Field requir
 _INVALID_JSON = Problem(400, "invalid_json", "Body is not valid JSON")
 _BAD_TEXT = Problem(400, "validation_failed", "Strings must not contain NUL characters")
 _RETRY_AFTER = {"Retry-After": "Seconds to wait before retrying"}
+#: On the answers of rate-limited routes while limits are on (``LOCALCORE_RATE_LIMITS=off`` drops them).
+_RATE_LIMIT_HEADERS = {
+    name: {"description": text, "required": False, "schema": {"type": "integer"}}
+    for name, text in (("x-ratelimit-limit", "Requests allowed per window"),
+                       ("x-ratelimit-remaining", "Requests left in this window"),
+                       ("x-ratelimit-reset", "Seconds until the window resets"))}
 _STORAGE = (Problem(503, "db_unavailable", "Database unavailable", builtin=True, headers=_RETRY_AFTER),
             Problem(503, "db_busy", "Database busy", builtin=True, headers=_RETRY_AFTER))
 _RATE_LIMITED = Problem(429, "rate_limited", "Too many requests. Retry after 42 seconds.", builtin=True,
@@ -221,7 +227,7 @@ class DocumentBuilder:
             for name, header in part.headers.items():
                 headers.setdefault(name, dict(header))
         for name, header in headers.items():  # required only if every answer of this status sends it
-            header["required"] = all(name in part.headers for part in parts)
+            header["required"] = all(part.headers.get(name, {}).get("required", False) for part in parts)
         if headers:
             response["headers"] = headers
         return response
@@ -273,7 +279,7 @@ class DocumentBuilder:
         # The body.
         if isinstance(spec.body, RawBody):
             operation["requestBody"] = {"required": True, "description": spec.body.description,
-                                        "content": {spec.body.media_type: {"schema": {}}}}
+                                        "content": {spec.body.media_type: {"schema": {"type": "object"}}}}
             add(*self.shared("PayloadTooLarge", family))
         elif spec.body is not None:
             schema = self.schema_of(spec.body)
@@ -295,6 +301,7 @@ class DocumentBuilder:
             add(*self.shared("OriginRefused", family))
         if (spec.method, _PARAM.sub(r":\1", spec.path)) in self.rate_limited:
             add(*self.shared("RateLimited", family))
+            ok.headers.update(_RATE_LIMIT_HEADERS)
         if spec.storage:
             add(*self.shared("StorageUnavailable", family))
         if spec.shell_page:

@@ -24,7 +24,7 @@ from localcore.contract.clock import iso
 from localcore.errors import CreditsError
 from localcore.http.families import ROUTE_FAMILIES, RouteFamily
 from localcore.http.identity import current_user
-from localcore.http.openapi import RouteCatalog
+from localcore.http.openapi import Answer, RawBody, RouteCatalog
 from localcore.http.validation import parse_query, read_json
 from localcore.metering import models as m
 from localcore.metering.checkout import CheckoutFailed
@@ -133,23 +133,35 @@ def setup_credit_routes(app: web.Application, catalog: RouteCatalog, feature: Cr
     if feature.checkout is not None:
         catalog.add(router, "POST", "/api/credits/checkout", checkout, summary="Start a hosted checkout",
                     tag=TAG, body=m.CheckoutBody, response=m.CheckoutResponse, auth=True,
-                    responses={400: "invalid_pack", 502: "checkout_failed"})
-    webhook_responses = {401: "invalid_signature", 400: "invalid_json / unparseable", 500: "retryable"}
+                    raises=[CreditsError(400, *m.INVALID_PACK),
+                            CreditsError(502, "checkout_failed", "could not create checkout")])
+    refused = {400: Answer("invalid_json, or a payload that is not an event (ok: false, reason)",
+                           model=m.WebhookResponse),
+               401: Answer("invalid_signature", model=m.WebhookResponse),
+               500: Answer("An event that cannot be credited yet: the provider retries (ok: false, reason)",
+                           model=m.WebhookResponse)}
     if feature.lemonsqueezy is not None:
         catalog.add(router, "POST", "/api/credits/webhooks/lemonsqueezy", webhook_route(feature.lemonsqueezy),
                     summary="Lemon Squeezy order webhook (X-Signature over the raw body)", tag=TAG,
-                    response=m.WebhookResponse, responses=webhook_responses)
+                    body=RawBody("The provider's event; the signature is checked before it is parsed"),
+                    response=m.WebhookResponse, responses=refused)
     if feature.stripe is not None:
         catalog.add(router, "POST", "/api/credits/webhooks/stripe", webhook_route(feature.stripe),
                     summary="Stripe checkout/refund webhook (Stripe-Signature t=…,v1=…)", tag=TAG,
-                    response=m.WebhookResponse, responses=webhook_responses)
+                    body=RawBody("The provider's event; the signature is checked before it is parsed"),
+                    response=m.WebhookResponse, responses=refused)
     if feature.dev is not None:
         base = "/api/credits/dev/checkouts/{checkout_id}"
+        not_found = CreditsError(404, "not_found", "checkout not found")
+        rejected = CreditsError(502, "webhook_rejected", "the webhook rejected the event (underpaid_order)",
+                                extra={"webhook": {"status": 500, "ok": False, "reason": "underpaid_order"}})
         catalog.add(router, "GET", base, dev_checkout_show, summary="An offline dev checkout", tag=TAG,
-                    response=m.DevCheckoutResponse, auth=True, responses={404: "not_found"})
+                    response=m.DevCheckoutResponse, auth=True, raises=[not_found])
         catalog.add(router, "POST", f"{base}/complete", dev_checkout_complete, tag=TAG, auth=True,
                     summary="Pay an offline dev checkout (delivers a signed webhook in-process)",
-                    response=m.DevCheckoutResponse, responses={404: "not_found", 409: "checkout_not_open"})
+                    response=m.DevCheckoutResponse,
+                    raises=[not_found, CreditsError(409, "checkout_not_open", "checkout is already paid"), rejected])
         catalog.add(router, "POST", f"{base}/refund", dev_checkout_refund, tag=TAG, auth=True,
                     summary="Refund an offline dev checkout (delivers a signed refund webhook in-process)",
-                    response=m.DevCheckoutResponse, responses={404: "not_found", 409: "checkout_not_paid"})
+                    response=m.DevCheckoutResponse,
+                    raises=[not_found, CreditsError(409, "checkout_not_paid", "checkout is open, not paid"), rejected])
