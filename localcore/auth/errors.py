@@ -37,6 +37,7 @@ _CODES: dict[str, tuple[int, str]] = {
     "INVALID_NEW_USER_CALLBACK_URL": (403, "Invalid newUserCallbackURL"),
     "BOOTSTRAP_LOOPBACK_ONLY": (403, "The setup link only works from this computer"),
     "BOOTSTRAP_UNAVAILABLE": (400, "This setup link is invalid, expired or was already used"),
+    "MAIL_DELIVERY_FAILED": (502, "The email could not be sent. Please try again later."),
 }
 
 

@@ -24,7 +24,7 @@ from localcore.auth.urls import with_query
 from localcore.auth.views import json_response, redirect, session_json, user_json, wants_html
 from localcore.errors import AuthError
 from localcore.http.identity import current_identity, forget_identity
-from localcore.http.openapi import Param, Problem, RouteCatalog, html_page, redirect_to
+from localcore.http.openapi import Param, RouteCatalog, html_page, redirect_to
 from localcore.http.validation import parse_query
 
 TAG = "auth"
@@ -289,8 +289,7 @@ def setup_auth_routes(app: web.Application, catalog: RouteCatalog) -> None:
         raises=[e("INVALID_TOKEN"), *new_password])
     add(r, "POST", "/auth/sign-in/magic-link", send_magic_link, tag=TAG, body=m.MagicLinkBody,
         response=m.StatusOut, summary="Mail a one-time sign-in link (404 when mail is not configured)",
-        raises=[mail_off, *magic_targets, e("INVALID_EMAIL"),
-                Problem(500, "internal_error", "Internal server error", builtin=True)])  # delivery failed
+        raises=[mail_off, *magic_targets, e("INVALID_EMAIL"), e("MAIL_DELIVERY_FAILED")])
     add(r, "GET", "/auth/magic-link/verify", magic_link_page_or_verify, tag=TAG, query=m.MagicLinkQuery,
         response=m.MagicLinkOut,
         summary="The mailed sign-in link: the confirm page for browsers (Accept: text/html); JSON clients "

@@ -32,7 +32,7 @@ from localcore.auth.tokens import hash_token, new_token
 from localcore.auth.urls import check_target, link
 from localcore.clock import Clock
 from localcore.config import Config
-from localcore.mail import Mailer
+from localcore.mail import MailDeliveryError, Mailer
 from localcore.store import Backend, DuplicateEmail, OneTimeToken, User, is_valid_email, normalize_email
 
 log = logging.getLogger("localcore.auth")
@@ -349,7 +349,12 @@ class AuthService:
         url = link(self.config.auth.url, "/auth/magic-link/verify", token=token, callbackURL=callback_url or "/",
                    newUserCallbackURL=new_user_callback_url, errorCallbackURL=error_callback_url)
         # Sent whatever the account state, so the answer (and its timing) is the same for every email.
-        await self.mailer.send_magic_link(email, login_url=url, ttl_seconds=ttl)
+        try:
+            await self.mailer.send_magic_link(email, login_url=url, ttl_seconds=ttl)
+        except MailDeliveryError:
+            # The transport's own failure, said honestly (502), never a stack trace or the link in a log.
+            log.warning("auth: the magic-link mail could not be delivered")
+            raise auth_error("MAIL_DELIVERY_FAILED") from None
 
     async def verify_magic_link(self, *, token: str, client: ClientInfo) -> SignedIn:
         stored = await self.backend.tokens.consume_token(MAGIC_LINK, hash_token(token)) if token else None
