@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
 from localcore.http.identity import resolved_user_id
 
@@ -49,6 +50,20 @@ class RedactingFilter(logging.Filter):
 
 #: The structured fields an access line carries (the JSON formatter emits them when present).
 ACCESS_FIELDS = ("requestId", "method", "route", "path", "status", "durationMs", "userId")
+
+
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp answers an unparseable request (a bad header, a NUL byte) with 400 itself and logs the
+    parser's exception with a stack trace, once per request: a client could fill the log. Keep one short
+    line without the trace (and without the raw bytes, which a client chose)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg, record.args, record.exc_info, record.exc_text = (
+                "malformed HTTP request refused (%s)", (type(exc).__name__,), None, None)
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -100,5 +115,8 @@ def configure_logging(level: str = "info", stream: Any = None, *, log_format: st
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(_LEVELS.get(level, logging.INFO))
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequestFilter) for f in server_log.filters):
+        server_log.addFilter(MalformedRequestFilter())
     logging.getLogger("aiohttp.access").setLevel(
         logging.WARNING if level in ("info", "warn", "error", "fatal") else logging.INFO)
