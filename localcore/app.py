@@ -17,14 +17,15 @@ the list stays this short.
 
 Features are set up in dependency order, each given what it needs (or refusing with ``WiringError``):
 system routes, auth (returns the service new-user hooks plug into), workspaces (given auth), the dev
-mailbox, credits, then the capabilities document from what the features contribute, and the shell last
-so that API routes always win. Each feature declares its route family (``http/families.py``) and its
-rate-limit rules where it registers its routes.
+mailbox, credits, the plugins (``localcore/plugins``: their routes through the same catalog and guards,
+refused when they collide with a core route), then the capabilities document from what the features and
+plugins contribute, and the shell last so that API routes always win. Each feature declares its route
+family (``http/families.py``) and its rate-limit rules where it registers its routes.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 from aiohttp import web
@@ -50,6 +51,8 @@ from localcore.mail import Mailer, create_transport
 from localcore.mail.devmailbox import DevMailbox
 from localcore.mail.routes import MailboxKey, setup_dev_mail_routes
 from localcore.metering import setup_credits
+from localcore.plugins import Plugin, load_plugin
+from localcore.plugins.install import install_plugins
 from localcore.store import Backend
 from localcore.system import core_capabilities, setup_system_routes
 from localcore.workspaces import setup_workspaces
@@ -73,8 +76,11 @@ def build_mailer(config: Config, clock: Clock) -> Mailer:
 
 
 def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None,
-               clock: Clock | None = None) -> web.Application:
-    """The whole HTTP app over an opened backend (which the caller keeps and closes)."""
+               clock: Clock | None = None, plugins: Iterable[Plugin | str] = ()) -> web.Application:
+    """The whole HTTP app over an opened backend (which the caller keeps and closes). ``plugins``:
+    :class:`~localcore.Plugin` objects (or ``MODULE[:ATTR]`` specs) installed after core's features, in
+    order; exactly these (``localcore.plugins.configured_plugins`` finds the configured and installed
+    ones, as the CLI does). Raises ``PluginError`` for a plugin route that collides with another."""
     clock = clock or system_clock
     rate_limiter = RateLimiter(backend.rate_limits, clock, config)
     guards = [
@@ -122,7 +128,10 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
     credits = setup_credits(app, catalog)
     if metrics is not None:
         credits.service.observer = metrics.ledger_operation
-    app[CAPABILITIES] = core_capabilities(config, contributors={"credits": credits.capability()})
+    plugin_capabilities = install_plugins(app, catalog, [p if isinstance(p, Plugin) else load_plugin(p)
+                                                         for p in plugins])
+    app[CAPABILITIES] = core_capabilities(config, contributors={"credits": credits.capability(),
+                                                                **plugin_capabilities})
     _setup_shell(app, config)
 
     async def mailer_lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -16,13 +16,16 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from localcore import __version__
 from localcore.config import Config, load_config
 from localcore.config_rules import is_loopback_host
 from localcore.errors import ConfigError
 from localcore.shutdown import ShutdownSignals, restore_default_signals
+
+if TYPE_CHECKING:
+    from localcore.plugins import Plugin
 
 log = logging.getLogger("localcore")
 SHUTDOWN_GRACE_SECONDS = 30.0
@@ -75,6 +78,9 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="serve from N processes sharing the port (SO_REUSEPORT) and the backend")
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE[:ATTR]",
+                        help="install the plugin MODULE.ATTR (ATTR defaults to 'plugin'); repeatable, added "
+                             "to LOCALCORE_PLUGINS, [plugins] load and the installed 'localcore.plugins' ones")
 
 
 def resolve_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> tuple[Config, str]:
@@ -139,9 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(config.log_level, log_format=config.log_format)
     try:
         if command == "serve":
-            return asyncio.run(serve(config, secrets_where, bootstrap=config.bootstrap,
-                                     workers=max(1, args.workers),
-                                     reuse_port=args.reuse_port or args.workers > 1, argv=arguments))
+            return _serve_with_plugins(config, secrets_where, args, arguments)
         if command == "migrate":
             return asyncio.run(migrate(config))
         if command == "doctor":
@@ -149,6 +153,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(extra[command][1](args, config))
     except ConfigError as exc:  # a feature that validates its own settings when it is wired
         print(str(exc), file=sys.stderr)
+        return 2
+
+
+def _serve_with_plugins(config: Config, secrets_where: str, args: argparse.Namespace,
+                        arguments: Sequence[str]) -> int:
+    """``serve`` with the configured, ``--plugin`` and installed plugins; one that cannot be imported, or
+    whose routes collide with core's, stops the start (exit 2) with a message naming it."""
+    from localcore.plugins import PluginError, configured_plugins
+
+    try:
+        plugins = configured_plugins([*config.plugins, *args.plugin])
+        return asyncio.run(serve(config, secrets_where, bootstrap=config.bootstrap, workers=max(1, args.workers),
+                                 reuse_port=args.reuse_port or args.workers > 1, argv=arguments,
+                                 plugins=plugins))
+    except PluginError as exc:
+        print(f"localcore: {exc}", file=sys.stderr)
         return 2
 
 
@@ -204,7 +224,7 @@ def _safe(text: str) -> str:
 
 async def serve(config: Config, secrets_where: str = "environment", *, bootstrap: bool = True,
                 ready: Callable[[str], None] | None = None, workers: int = 1, reuse_port: bool = False,
-                argv: Sequence[str] = ()) -> int:
+                argv: Sequence[str] = (), plugins: Sequence[Plugin] = ()) -> int:
     """Run until SIGTERM/SIGINT, then stop accepting, let in-flight requests finish (30 s grace), close
     the backend and return 0; 1 if the grace period ran out, closing failed, or a second signal forced
     the exit during the grace period.
@@ -233,7 +253,14 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
         signals.remove()
         held.close()
         raise
-    app = create_app(config, backend)
+    try:
+        app = create_app(config, backend, plugins=plugins)
+    except BaseException:  # a plugin refused at start-up (or a feature's settings): release what we hold
+        sock.close()
+        await backend.close()
+        signals.remove()
+        held.close()
+        raise
     runner = web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
     exit_code = 0
     children: list[subprocess.Popen[bytes]] = []

@@ -154,6 +154,9 @@ class Config(_Model):
     #: ``[credits]`` and ``BORING_CREDITS_*``, read and checked by the credits settings' rules.
     credits: CreditsSettings = CreditsSettings()
     web_root: Path | None = None
+    #: Plugin specs (``MODULE[:ATTR]``) from ``[plugins] load`` then ``LOCALCORE_PLUGINS``; the CLI loads
+    #: them (``localcore.plugins.configured_plugins``) with its ``--plugin`` ones and the installed ones.
+    plugins: tuple[str, ...] = ()
     bootstrap: bool = True
     #: ``auth.url`` was derived from host and port (no ``BETTER_AUTH_URL``): ``serve`` rewrites it with
     #: the port actually bound when ``--port 0`` asked for a free one.
@@ -395,6 +398,12 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
     credits_problems: list[str] = []
     raw["credits"] = load_credits_settings(section("credits"), env, production=production,
                                            problems=credits_problems)
+    load = section("plugins").get("load", [])
+    if not isinstance(load, list) or not all(isinstance(spec, str) for spec in load):
+        problems.append("plugins.load: must be a list of \"MODULE[:ATTR]\" strings")
+        load = []
+    raw["plugins"] = list(dict.fromkeys([*(spec.strip() for spec in load if spec.strip()),
+                                         *_csv(get("LOCALCORE_PLUGINS", ""))]))
     if get("LOCALCORE_WEB_ROOT"):
         raw["web_root"] = Path(env["LOCALCORE_WEB_ROOT"])
     raw["bootstrap"] = bootstrap_choice(overrides, env, server, production, problems)

@@ -8,7 +8,7 @@ second "process" on the same database (``second_backend``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from localcore.clock import ManualClock
 from localcore.config import Config
 from localcore.logs import AccessLogger
 from localcore.mail import Mailer
+from localcore.plugins import Plugin
 from localcore.store import Backend
 from tests.api.auth_support import AuthClient, ClientFactory, make_config
 
@@ -26,13 +27,14 @@ from tests.api.auth_support import AuthClient, ClientFactory, make_config
 @pytest.fixture
 def make_client(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], backend: Backend,
                 clock: ManualClock) -> ClientFactory:
-    """``await make_client(config=None, backend_=None, mailer=None)``: one more app over the test backend
-    (or another handle), served with the production access logger (no query strings in the log)."""
+    """``await make_client(config=None, backend_=None, mailer=None, plugins=())``: one more app over the
+    test backend (or another handle), served with the production access logger (no query strings in the
+    log)."""
 
     async def build(config: Config | None = None, backend_: Backend | None = None,
-                    mailer: Mailer | None = None) -> AuthClient:
+                    mailer: Mailer | None = None, plugins: Sequence[Plugin] = ()) -> AuthClient:
         chosen = backend_ or backend
-        app = create_app(config or make_config(), chosen, clock=clock, mailer=mailer)
+        app = create_app(config or make_config(), chosen, clock=clock, mailer=mailer, plugins=plugins)
         server = TestServer(app)
         await server.start_server(access_log_class=AccessLogger)
         client = await aiohttp_client(server)
