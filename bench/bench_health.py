@@ -1,43 +1,33 @@
-"""``GET /health`` on localcore (SQLite, default config) against a bare aiohttp handler, same run.
+"""``GET /health`` on localcore (SQLite, default config, every middleware) against a bare aiohttp handler,
+in alternating rounds of the same run.
 
-    python bench/bench_health.py [--seconds 8] [--connections 32]
+    python bench/bench_health.py [--smoke] [--seconds 5] [--rounds 3] [--connections 32] [--markdown]
 
-Prints requests/s and latency for both and the ratio (localcore / bare) — the figure to watch. Also
-reports how long ``python -m localcore`` takes from exec to a healthy ``/health``.
+Target (issue 12): ``GET /health`` >= 0.8x the bare handler's requests/s.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
 
-from harness import ROOT, free_port, load, localcore_command, server
+from harness import Context, Subject, alternate, bare, localcore, main_for, running
+from report import Figure, at_least
+
+NAME = "health"
+
+
+def run(ctx: Context) -> list[Figure]:
+    with tempfile.TemporaryDirectory() as data_dir, running(bare(), localcore(data_dir)) as (base, ours):
+        measured = alternate(ctx.options, [Subject("bare", base.url + "/health"),
+                                           Subject("ours", ours.url + "/health")])
+    bare_m, ours_m = measured["bare"], measured["ours"]
+    return [Figure(NAME, "GET /health (SQLite, all middleware)", ours_m.rps, "req/s",
+                   "bare aiohttp JSON handler", bare_m.rps, target=at_least(0.8, "≥ 0.8x bare"),
+                   note=f"{ours_m.note()}; bare p99 {bare_m.p99:.2f} ms")]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--connections", type=int, default=32)
-    args = parser.parse_args()
-
-    port = free_port()
-    with server([sys.executable, str(ROOT / "bench" / "bare_server.py"), str(port)], port) as url:
-        bare = load("bare aiohttp handler", url + "/health", seconds=args.seconds, connections=args.connections)
-    with tempfile.TemporaryDirectory() as data_dir:
-        port = free_port()
-        import time
-
-        started = time.monotonic()
-        with server(localcore_command(port, data_dir), port) as url:
-            startup = time.monotonic() - started
-            ours = load("localcore GET /health (sqlite)", url + "/health", seconds=args.seconds,
-                        connections=args.connections)
-    print(bare.line())
-    print(ours.line())
-    print(f"ratio localcore/bare: {ours.requests_per_second / bare.requests_per_second:.2f} "
-          f"(target >= 0.5)")
-    print(f"start-up to healthy (fresh data dir, includes migrations): {startup:.2f} s (target <= 1.0 s)")
+    main_for(__doc__, run)
 
 
 if __name__ == "__main__":

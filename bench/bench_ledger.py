@@ -1,43 +1,39 @@
-"""Ledger benchmark (not a test): per backend,
+"""Ledger benchmark (not a test): per backend (memory, SQLite, Postgres),
 
 1. reserve -> record_usage -> settle cycles per second, next to the same number of bare write transactions
    on that backend's driver (one single-row UPDATE each; memory: an asyncio lock + a dict write), and the
    ratio between the two (a cycle is three ledger transactions);
-2. get_balance and reserve+release latency for a user with 10 ledger rows, and again after bulk-loading
-   that user's ledger to ``--rows`` rows (default 1,000,000). Balances come from the maintained per-user
-   totals, so both figures should stay flat.
+2. get_balance and reserve+release latency (p50) for a user with 1,000,000 ledger rows (``--rows``), next
+   to the same for a user with 10 rows. Balances come from the maintained per-user totals, so both should
+   stay flat.
 
-Usage::
-
-    python bench/bench_ledger.py [--rows 1000000] [--cycles 500] [--backends memory,sqlite,postgres]
-                                 [--postgres-url postgresql://...]
+    python bench/bench_ledger.py [--smoke] [--rows 1000000] [--skip-postgres] [--markdown]
 
 Postgres: ``--postgres-url`` or ``LOCALCORE_TEST_POSTGRES_URL`` (a server where a scratch database may be
-created), else a throwaway cluster is started with initdb/pg_ctl (fsync off: optimistic for commits).
+created), else a throwaway cluster is started with initdb/pg_ctl (fsync off: optimistic for commits). Issue 12
+sets no target for these figures.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness import Context, Options, PostgresUnavailable, create_database, drop_database, main_for
+from report import Figure, skipped
 
 from backends import open_backend
 from localcore.clock import ManualClock
 from localcore.store import Backend
 
+NAME = "ledger"
 USER = "bench-user"
 
 
@@ -125,7 +121,18 @@ async def _bulk_load(backend: Backend, rows: int, clock: ManualClock) -> None:
             await tx.execute("ANALYZE")
 
 
-async def bench_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
+@dataclass
+class LedgerFigures:
+    cycles_per_s: float
+    bare_tx_per_s: float
+    balance_small: tuple[float, float]
+    balance_big: tuple[float, float]
+    reserve_small: tuple[float, float]
+    reserve_big: tuple[float, float]
+    load_s: float
+
+
+async def bench_backend(url: str, options: Options) -> LedgerFigures:
     clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
     backend = await open_backend(url, clock=clock)
     try:
@@ -139,8 +146,8 @@ async def bench_backend(name: str, url: str, args: argparse.Namespace) -> dict[s
             await m.finish_reservation("settled", reservation_id=rid)
 
         await cycle(-1)  # warm up connections and statement caches
-        cycles_s = await _timed(args.cycles, cycle)
-        bare_s = await _bare_transactions(backend, args.cycles)
+        cycles_s = await _timed(options.ledger_cycles, cycle)
+        bare_s = await _bare_transactions(backend, options.ledger_cycles)
 
         async def balance(_i: int) -> None:
             await m.get_balance(USER)
@@ -154,102 +161,80 @@ async def bench_backend(name: str, url: str, args: argparse.Namespace) -> dict[s
         for i in range(small_user_rows):
             await m.record_usage(f"small-{i}", "small-user", 1)
         await m.grant_once("small-user", "bench", 2**52)
-        small_balance = await _latency(args.samples, lambda _i: m.get_balance("small-user"))
+        small_balance = await _latency(options.ledger_samples, lambda _i: m.get_balance("small-user"))
 
         async def small_reserve(i: int) -> None:
             rid = await m.reserve("small-user", f"s-{i}", 1_000, 600)
             await m.finish_reservation("released", reservation_id=rid)
-        small_reserve_lat = await _latency(args.samples, small_reserve)
+        small_reserve_lat = await _latency(options.ledger_samples, small_reserve)
 
         start = time.perf_counter()
-        await _bulk_load(backend, args.rows, clock)
+        await _bulk_load(backend, options.ledger_rows, clock)
         load_s = time.perf_counter() - start
-        big_balance = await _latency(args.samples, balance)
-        big_reserve_lat = await _latency(args.samples, reserve_release)
+        big_balance = await _latency(options.ledger_samples, balance)
+        big_reserve_lat = await _latency(options.ledger_samples, reserve_release)
         final = await m.get_balance(USER)
-        assert final.used_micros == 700 * (args.cycles + 1) + args.rows, final
-        return {
-            "backend": name,
-            "cycles_per_s": args.cycles / cycles_s,
-            "bare_tx_per_s": args.cycles / bare_s,
-            "ratio": (args.cycles / cycles_s) / (args.cycles / bare_s),
-            "balance_small": small_balance,
-            "balance_big": big_balance,
-            "reserve_small": small_reserve_lat,
-            "reserve_big": big_reserve_lat,
-            "load_s": load_s,
-        }
+        assert final.used_micros == 700 * (options.ledger_cycles + 1) + options.ledger_rows, final
+        return LedgerFigures(options.ledger_cycles / cycles_s, options.ledger_cycles / bare_s, small_balance,
+                             big_balance, small_reserve_lat, big_reserve_lat, load_s)
     finally:
         await backend.close()
 
 
-async def _postgres_database(admin_url: str) -> tuple[str, Callable[[], Awaitable[None]]]:
-    import asyncpg
+LABELS = {"memory": "memory", "sqlite": "SQLite", "postgres": "Postgres"}
 
-    name = f"lc_bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(admin_url)
+
+def figures(backend: str, options: Options, r: LedgerFigures | None, reason: str | None = None) -> list[Figure]:
+    label = LABELS[backend]
+    rows = f"{options.ledger_rows:,}"
+    bare = "bare driver tx/s" if backend != "memory" else "bare tx/s (asyncio lock + dict write)"
+    names = [
+        (f"ledger cycles/s ({label}): reserve → usage → settle", "/s", f"{bare}, 1-row UPDATE"
+         if backend != "memory" else bare),
+        (f"get_balance p50 at {rows} rows ({label})", "ms", "get_balance p50 at 10 rows"),
+        (f"reserve+release p50 at {rows} rows ({label})", "ms", "reserve+release p50 at 10 rows"),
+    ]
+    if r is None:
+        return [skipped(NAME, name, unit, base, reason or "not measured") for name, unit, base in names]
+    values = [
+        (r.cycles_per_s, r.bare_tx_per_s, f"{options.ledger_cycles} cycles, 3 ledger transactions each"),
+        (r.balance_big[0], r.balance_small[0],
+         f"p95 {r.balance_big[1]:.3f} ms (10 rows: {r.balance_small[1]:.3f}); bulk load {r.load_s:.1f} s"),
+        (r.reserve_big[0], r.reserve_small[0], f"p95 {r.reserve_big[1]:.3f} ms (10 rows: {r.reserve_small[1]:.3f})"),
+    ]
+    return [Figure(NAME, name, value, unit, base, baseline, note=note)
+            for (name, unit, base), (value, baseline, note) in zip(names, values, strict=True)]
+
+
+async def _measure(ctx: Context, backend: str, tmp: str) -> LedgerFigures:
+    if backend == "memory":
+        return await bench_backend("memory://", ctx.options)
+    if backend == "sqlite":
+        return await bench_backend(f"sqlite:///{tmp}/bench.db", ctx.options)
+    admin = await asyncio.to_thread(ctx.postgres_admin)
+    url, name = await create_database(admin)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        return await bench_backend(url, ctx.options)
     finally:
-        await conn.close()
-    parts = urlsplit(admin_url)
-    url = urlunsplit(parts._replace(path=f"/{name}"))
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-    return url, drop
+        await drop_database(admin, name)
 
 
-async def main(args: argparse.Namespace) -> None:
-    wanted = args.backends.split(",")
-    results = []
-    cluster = None
+def run(ctx: Context) -> list[Figure]:
+    out: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="lc-bench-") as tmp:
-        try:
-            for name in wanted:
-                if name == "memory":
-                    results.append(await bench_backend(name, "memory://", args))
-                elif name == "sqlite":
-                    results.append(await bench_backend(name, f"sqlite:///{tmp}/bench.db", args))
-                elif name == "postgres":
-                    admin = args.postgres_url or os.environ.get("LOCALCORE_TEST_POSTGRES_URL")
-                    if not admin:
-                        from localcore.testing.pgcluster import ThrowawayCluster
+        for backend in ctx.options.ledger_backends:
+            try:
+                measured = asyncio.run(_measure(ctx, backend, tmp))
+            except PostgresUnavailable as exc:
+                out += figures(backend, ctx.options, None, str(exc))
+                continue
+            out += figures(backend, ctx.options, measured)
+    return out
 
-                        cluster = ThrowawayCluster()
-                        admin = await asyncio.to_thread(cluster.start)
-                    url, drop = await _postgres_database(admin)
-                    try:
-                        results.append(await bench_backend(name, url, args))
-                    finally:
-                        await drop()
-                else:
-                    raise SystemExit(f"unknown backend {name!r}")
-        finally:
-            if cluster is not None:
-                await asyncio.to_thread(cluster.stop)
 
-    rows = f"{args.rows:,}"
-    print(f"\nledger benchmark: {args.cycles} cycles, {args.samples} latency samples, big ledger = {rows} rows")
-    print(f"{'backend':9} {'cycles/s':>9} {'bare tx/s':>10} {'ratio':>6}  "
-          f"{'balance p50/p95 ms @10':>23} {'@' + rows:>16}  {'reserve+release p50 ms @10':>27} {'@' + rows:>12}"
-          f"  {'load s':>7}")
-    for r in results:
-        print(f"{r['backend']:9} {r['cycles_per_s']:9.0f} {r['bare_tx_per_s']:10.0f} {r['ratio']:6.2f}  "
-              f"{r['balance_small'][0]:11.3f}/{r['balance_small'][1]:.3f}"
-              f"{r['balance_big'][0]:11.3f}/{r['balance_big'][1]:.3f}"
-              f"  {r['reserve_small'][0]:27.3f} {r['reserve_big'][0]:12.3f}  {r['load_s']:7.1f}")
+def main() -> None:
+    main_for(__doc__, run)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--cycles", type=int, default=500)
-    parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument("--backends", default="memory,sqlite,postgres")
-    parser.add_argument("--postgres-url", default=None)
-    asyncio.run(main(parser.parse_args()))
+    main()

@@ -1,82 +1,108 @@
-"""Authenticated ``GET /api/v1/me`` on SQLite and Postgres, against a bare aiohttp handler, same run.
+"""Authenticated reads on SQLite and Postgres against bare baselines, in alternating rounds of the same run.
 
-    python bench/bench_me.py [--seconds 8] [--connections 32] [--skip-postgres] [--workers N]
+    python bench/bench_me.py [--smoke] [--seconds 5] [--rounds 3] [--workers N] [--skip-postgres] [--markdown]
 
-boring-core 0.1.43 serves ~490 req/s here (p99 ~130 ms); localcore aims at >= 10x on Postgres and at
->= 0.5x a bare aiohttp handler on SQLite. Postgres runs in a throwaway cluster (or
-``LOCALCORE_TEST_POSTGRES_URL``).
+- ``GET /api/v1/me`` on SQLite vs a bare aiohttp JSON handler (no I/O): target >= 0.5x, p99 < 15 ms;
+- ``GET /api/v1/me`` on Postgres vs a bare aiohttp handler doing one indexed asyncpg SELECT per request
+  (``bare_server.py --postgres``, same cluster): target >= 1.0x, p99 < 30 ms;
+- ``GET /api/v1/workspaces`` and ``GET /api/credits/balance`` vs ``/api/v1/me`` on the same server: each
+  within 1.5x the cost of ``/api/v1/me`` (requests/s >= 1/1.5 of its).
+
+Postgres: ``--postgres-url`` or ``LOCALCORE_TEST_POSTGRES_URL``, else a throwaway cluster; without Postgres
+binaries the Postgres rows are skipped with a note.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
 import tempfile
-import urllib.request
 
-from harness import LAST_PID, ROOT, Result, free_port, load, localcore_command, rss_mb, server
+import bare_server
+from harness import (
+    Context,
+    Measured,
+    Options,
+    PostgresUnavailable,
+    Subject,
+    alternate,
+    bare,
+    localcore,
+    main_for,
+    running,
+    sign_up,
+)
+from report import Figure, Target, at_least, below, skipped
 
-UPSTREAM_RPS = 490.0
+NAME = "me"
+ME, WORKSPACES, BALANCE = "/api/v1/me", "/api/v1/workspaces", "/api/credits/balance"
+ENV = {"LOCALCORE_RATE_LIMITS": "off", "SEND_WELCOME_EMAIL": "false"}
+SIBLING = at_least(1 / 1.5, "cost ≤ 1.5x /me (≥ 0.67x)")
 
 
-def sign_up(base: str) -> str:
-    body = json.dumps({"name": "Bench", "email": "bench@example.com",
-                       "password": "correct-horse-battery-staple"}).encode()
-    request = urllib.request.Request(base + "/auth/sign-up/email", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        cookie: str = response.headers["Set-Cookie"].split(";", 1)[0]
-    return cookie
+def _rows(options: Options, backend: str, baseline: str, ratio: float, p99_ms: float,
+          measured: dict[str, Measured] | None, reason: str | None = None) -> list[Figure]:
+    me_name = f"GET {ME} ({backend}), authenticated"
+    specs: list[tuple[str, str, str, str, Target]] = [
+        (me_name, "req/s", baseline, "bare", at_least(ratio, f"≥ {ratio:g}x baseline")),
+        (f"GET {ME} ({backend}) p99, {options.connections} connections", "ms", f"{baseline}, p99", "bare",
+         below(p99_ms, f"< {p99_ms:g} ms")),
+        (f"GET {WORKSPACES} ({backend})", "req/s", me_name, "workspaces", SIBLING),
+        (f"GET {BALANCE} ({backend})", "req/s", me_name, "balance", SIBLING),
+    ]
+    if measured is None:
+        return [skipped(NAME, name, unit, base, reason or "not measured", target)
+                for name, unit, base, _, target in specs]
+    me = measured["me"]
+    out = []
+    for name, unit, base, key, target in specs:
+        if unit == "ms":
+            out.append(Figure(NAME, name, me.p99, unit, base, measured[key].p99, target=target,
+                              note=f"p50 {me.p50:.2f} ms"))
+        elif key == "bare":
+            out.append(Figure(NAME, name, me.rps, unit, base, measured[key].rps, target=target, note=me.note()))
+        else:
+            out.append(Figure(NAME, name, measured[key].rps, unit, base, me.rps, target=target,
+                              note=measured[key].note()))
+    return out
 
 
-def measure(name: str, database_url: str | None, args: argparse.Namespace) -> Result:
-    env = {"LOCALCORE_RATE_LIMITS": "off"}
-    with tempfile.TemporaryDirectory() as data_dir:
-        port = free_port()
-        extra = ["--database-url", database_url] if database_url else []
-        if args.workers > 1:
-            extra += ["--workers", str(args.workers)]
-        with server(localcore_command(port, data_dir, *extra), port, env=env) as url:
-            cookie = sign_up(url)
-            result = load(name, url + "/api/v1/me", seconds=args.seconds, connections=args.connections,
-                          headers={"Cookie": cookie})
-            result.name += f" [RSS after load {rss_mb(LAST_PID[0]):.0f} MiB]"
-            return result
+def _subjects(ours: str, cookie: str) -> list[Subject]:
+    auth = {"Cookie": cookie}
+    return [Subject("me", ours + ME, auth), Subject("workspaces", ours + WORKSPACES, auth),
+            Subject("balance", ours + BALANCE, auth)]
+
+
+def sqlite(ctx: Context) -> list[Figure]:
+    options = ctx.options
+    with tempfile.TemporaryDirectory() as data_dir, \
+            running(bare(), localcore(data_dir, env=ENV, workers=options.workers)) as (base, ours):
+        cookie = sign_up(ours.url)
+        measured = alternate(options, [Subject("bare", base.url + "/health"), *_subjects(ours.url, cookie)])
+    return _rows(options, "SQLite", "bare aiohttp JSON handler (no I/O)", 0.5, 15, measured)
+
+
+def postgres(ctx: Context) -> list[Figure]:
+    options = ctx.options
+    baseline = "bare aiohttp + 1 indexed asyncpg SELECT"
+    try:
+        ctx.postgres_admin()
+    except PostgresUnavailable as exc:
+        return _rows(options, "Postgres", baseline, 1.0, 30, None, str(exc))
+    with ctx.postgres_database() as bare_db, ctx.postgres_database() as our_db, \
+            tempfile.TemporaryDirectory() as data_dir, \
+            running(bare(bare_db), localcore(data_dir, "--database-url", our_db, env=ENV,
+                                             workers=options.workers)) as (base, ours):
+        cookie = sign_up(ours.url)
+        bare_cookie = {"Cookie": f"{bare_server.COOKIE}={bare_server.TOKEN}"}
+        measured = alternate(options, [Subject("bare", base.url + ME, bare_cookie), *_subjects(ours.url, cookie)])
+    return _rows(options, "Postgres", baseline, 1.0, 30, measured)
+
+
+def run(ctx: Context) -> list[Figure]:
+    return [*sqlite(ctx), *postgres(ctx)]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--skip-postgres", action="store_true")
-    args = parser.parse_args()
-
-    port = free_port()
-    with server([sys.executable, str(ROOT / "bench" / "bare_server.py"), str(port)], port) as url:
-        bare = load("bare aiohttp handler", url + "/health", seconds=args.seconds, connections=args.connections)
-    results = [measure("localcore GET /api/v1/me (sqlite)", None, args)]
-    if not args.skip_postgres:
-        pg_url = os.environ.get("LOCALCORE_TEST_POSTGRES_URL")
-        cluster = None
-        if not pg_url:
-            from localcore.testing.pgcluster import ThrowawayCluster
-
-            cluster = ThrowawayCluster()
-            pg_url = cluster.start()
-        try:
-            results.append(measure("localcore GET /api/v1/me (postgres)", pg_url, args))
-        finally:
-            if cluster is not None:
-                cluster.stop()
-    print(bare.line())
-    for result in results:
-        print(result.line())
-        print(f"    vs bare aiohttp: {result.requests_per_second / bare.requests_per_second:.2f}x   "
-              f"vs boring-core 0.1.43 (~{UPSTREAM_RPS:.0f} req/s): "
-              f"{result.requests_per_second / UPSTREAM_RPS:.1f}x")
+    main_for(__doc__, run)
 
 
 if __name__ == "__main__":
