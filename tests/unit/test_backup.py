@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,22 +27,16 @@ from typing import Any
 
 import pytest
 
+from tests.unit.test_cli import clean_env as cli_env
+from tests.unit.test_cli import free_port
+
 PASSWORD = "Zk8$mN!qR2xFgWpJ"
 SIGN_UP_LOOPS = 2
 FILLER_ROWS = 40_000  # ~40 MiB, so that the copy takes several steps
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("BETTER_AUTH", "DATABASE_URL", "CORE_STORES", "MAIL_", "LOCALCORE_", "PORT"))}
-    env.update({"LOCALCORE_KEYRING": "null", "LOCALCORE_RATE_LIMITS": "off", **extra})
-    return env
+    return cli_env(LOCALCORE_RATE_LIMITS="off", **extra)
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,7 @@ import { h, icon } from "./dom.js";
 import { money } from "./format.js";
 import { navigate } from "./router.js";
 import {
-  appName, cached, displayName, invalidate, refreshSession, state, takeFlash, userEmail, workspaces,
+  appName, cached, displayName, invalidate, refreshSession, signedIn, state, takeFlash, userEmail, workspaces,
 } from "./state.js";
 import { cycle, preference, setPreference, THEME_LABELS } from "./theme.js";
 import { avatar, button, formDialog, initials, linkButton, menu, notice } from "./ui.js";
@@ -83,6 +83,19 @@ export function authLayout({ title, description, footer = null, wide = false }, 
 }
 
 /** The signed-in frame. `workspaceId`: the workspace this page is about (for the switcher). */
+/** A wide page that anyone may open: the app layout when signed in, else a top bar with "Sign in". */
+export async function publicWidePage(title, ...content) {
+  if (signedIn()) return appLayout({ title, width: "wide" }, ...content);
+  const screen = h("div", { class: "app" },
+    h("header", { class: "topbar", "aria-label": "App top bar" },
+      h("div", { class: "topbar-left" },
+        h("a", { class: "topbar-brand", href: "/" }, brandMark({ size: "sm" }), h("span", { class: "topbar-name" }, appName()))),
+      h("div", { class: "topbar-right" }, themeToggle(), h("a", { class: "btn btn-secondary btn-sm", href: "/auth/signin" }, h("span", { class: "btn-label" }, "Sign in")))),
+    h("main", { id: "main", class: "main main-wide", tabindex: "-1" }, ...content));
+  screen.dataset.title = title;
+  return screen;
+}
+
 export async function appLayout({ title, workspaceId = null, width = "normal" }, ...content) {
   if (workspaceId) {
     try {

@@ -6,24 +6,15 @@
 
 import { api } from "../api.js";
 import { h, icon, uid } from "../dom.js";
-import { appLayout, brandMark, themeToggle } from "../layout.js";
-import { appName, signedIn } from "../state.js";
+import { publicWidePage } from "../layout.js";
 import { button, chip, liveRegion } from "../ui.js";
 
 const METHOD_KIND = { get: "success", post: "accent", put: "warning", patch: "warning", delete: "danger" };
 const METHODS = ["get", "post", "put", "patch", "delete"];
 const MAX_DEPTH = 6;
 
-async function frame(...content) {
-  if (signedIn()) return appLayout({ title: "API reference", width: "wide" }, content);
-  const screen = h("div", { class: "app" },
-    h("header", { class: "topbar", "aria-label": "App top bar" },
-      h("div", { class: "topbar-left" },
-        h("a", { class: "topbar-brand", href: "/" }, brandMark({ size: "sm" }), h("span", { class: "topbar-name" }, appName()))),
-      h("div", { class: "topbar-right" }, themeToggle(), h("a", { class: "btn btn-secondary btn-sm", href: "/auth/signin" }, h("span", { class: "btn-label" }, "Sign in")))),
-    h("main", { id: "main", class: "main main-wide", tabindex: "-1" }, content));
-  screen.dataset.title = "API reference";
-  return screen;
+function frame(...content) {
+  return publicWidePage("API reference", ...content);
 }
 
 /** `#/components/<kind>/<name>` → the object it names (null when the document has none). */

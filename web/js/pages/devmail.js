@@ -6,22 +6,13 @@
 import { api, errorMessage, HttpError } from "../api.js";
 import { h, icon, uid } from "../dom.js";
 import { dateTime, relativeTime } from "../format.js";
-import { appLayout, brandMark, themeToggle } from "../layout.js";
-import { appName, signedIn } from "../state.js";
+import { publicWidePage } from "../layout.js";
 import { button, confirmDialog, liveRegion, notice } from "../ui.js";
 
 const POLL_MS = 4000;
 
-async function frame(...content) {
-  if (signedIn()) return appLayout({ title: "Dev mailbox", width: "wide" }, content);
-  const screen = h("div", { class: "app" },
-    h("header", { class: "topbar", "aria-label": "App top bar" },
-      h("div", { class: "topbar-left" },
-        h("a", { class: "topbar-brand", href: "/" }, brandMark({ size: "sm" }), h("span", { class: "topbar-name" }, appName()))),
-      h("div", { class: "topbar-right" }, themeToggle(), h("a", { class: "btn btn-secondary btn-sm", href: "/auth/signin" }, h("span", { class: "btn-label" }, "Sign in")))),
-    h("main", { id: "main", class: "main main-wide", tabindex: "-1" }, content));
-  screen.dataset.title = "Dev mailbox";
-  return screen;
+function frame(...content) {
+  return publicWidePage("Dev mailbox", ...content);
 }
 
 /** Why there is nothing to show: /api/dev/mail answered 404 (no mailbox cookie, or not console mail). */
