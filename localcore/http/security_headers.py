@@ -67,8 +67,9 @@ def csp_nonce(request: web.Request) -> str:
 
 
 def setup_security_headers(app: web.Application, config: Config) -> None:
-    # aiohttp answers an unparseable request itself, before any app hook runs, with its module-level
-    # default; this is the only knob for that answer (every other response gets the header below).
+    # aiohttp sets ``Server`` from its module-level default on every response it writes — also on the 400
+    # it answers by itself to an unparseable request, before any app hook runs — so that default is the
+    # one place to change it.
     web_response.SERVER_SOFTWARE = SERVER_HEADER  # type: ignore[attr-defined]
     # The policy is built once with a marker; per request only the nonce is spliced in.
     marker = "\x00"
@@ -82,7 +83,6 @@ def setup_security_headers(app: web.Application, config: Config) -> None:
         for name, value in static:
             if name not in headers:
                 headers[name] = value
-        headers["Server"] = SERVER_HEADER
         if family_of(request).private:
             headers["Cache-Control"] = "no-store"
         if csp:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -358,26 +357,9 @@ def test_memory_has_nothing_to_back_up_or_restore(tmp_path: Path, command: str) 
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == (["x.db"] if command == "restore" else [])
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    given = os.environ.get("LOCALCORE_TEST_POSTGRES_URL")
-    if given:
-        yield given
-        return
-    from localcore.testing.pgcluster import PostgresUnavailable, ThrowawayCluster
-
-    try:
-        cluster = ThrowawayCluster()
-    except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
-    cluster.start()
-    try:
-        yield cluster.url
-    finally:
-        cluster.stop()
-
-
-def test_backup_on_postgres_explains_pg_dump_and_writes_nothing(tmp_path: Path, postgres_url: str) -> None:
+def test_backup_on_postgres_explains_pg_dump_and_writes_nothing(tmp_path: Path, postgres_admin_url: str) -> None:
+    # The suite's shared cluster (localcore.testing.plugin): a missing Postgres fails under CI.
+    postgres_url = postgres_admin_url
     with_password = postgres_url.replace("postgresql://postgres@", "postgresql://postgres:hunter22@", 1)
     result = run_cli("backup", str(tmp_path / "pg.db"), "--database-url", with_password,
                      "--data-dir", str(tmp_path / "d"), cwd=tmp_path)
