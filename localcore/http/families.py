@@ -89,6 +89,15 @@ class RouteFamilies:
 ROUTE_FAMILIES = web.AppKey("route_families", RouteFamilies)
 
 
+_REQUEST_FAMILY = web.RequestKey("route_family", RouteFamily)
+
+
 def family_of(request: web.Request) -> RouteFamily:
-    families = request.config_dict.get(ROUTE_FAMILIES)
-    return families.for_path(request.path) if families is not None else DEFAULT_FAMILY
+    """The request's family, looked up once per request (the guards, the error envelope and the headers
+    all ask)."""
+    found = request.get(_REQUEST_FAMILY)
+    if found is None:
+        families = request.config_dict.get(ROUTE_FAMILIES)
+        found = families.for_path(request.path) if families is not None else DEFAULT_FAMILY
+        request[_REQUEST_FAMILY] = found
+    return found
