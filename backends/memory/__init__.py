@@ -27,9 +27,22 @@ from localcore.contract.users import Account, User, UserSettings, normalize_emai
 from localcore.contract.workspaces import Member, Workspace
 
 
+class _WriteLock(asyncio.Lock):
+    """The state's lock; every release counts as a write (``identity_version``): one process, so
+    invalidating on every write is exact enough and cannot miss one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def release(self) -> None:
+        self.writes += 1
+        super().release()
+
+
 class MemoryState:
     def __init__(self) -> None:
-        self.lock = asyncio.Lock()
+        self.lock = _WriteLock()
         self.users: dict[str, User] = {}
         self.accounts: dict[str, Account] = {}
         self.sessions: dict[str, Session] = {}  # by token hash
@@ -405,6 +418,9 @@ class MemoryBackend:
 
     async def schema_version(self) -> int:
         return 0
+
+    async def identity_version(self) -> int | None:
+        return self.state.lock.writes
 
     async def close(self) -> None:
         self.closed = True
