@@ -49,15 +49,25 @@ class IdentityCache:
     def clear(self) -> None:
         self._entries.clear()
 
+    async def view(self) -> CacheView:
+        """The cache as of the identity version read now: one read for every lookup of one request."""
+        return CacheView(self, await self._version())
+
     async def get_or_load(self, key: Hashable, load: Callable[[], Awaitable[T | None]]) -> T | None:
         """The cached value of ``key``, or ``load()``'s (kept unless it is None)."""
-        version = await self._version()
+        return await (await self.view()).get_or_load(key, load)
+
+    async def _lookup(self, version: int | None, key: Hashable, load: Callable[[], Awaitable[T | None]]) -> T | None:
         if version is None:
             self.bypassed += 1
             self._entries.clear()
             self._filled_under = None
             return await load()
-        if version != self._filled_under:
+        filled = self._filled_under
+        if filled is not None and version < filled:  # an older view than the entries: read through
+            self.bypassed += 1
+            return await load()
+        if version != filled:
             self._entries.clear()
             self._filled_under = version
         now = self._monotonic()
@@ -78,3 +88,17 @@ class IdentityCache:
             if len(self._entries) > self._max:
                 self._entries.popitem(last=False)
         return loaded
+
+
+class CacheView:
+    """Lookups under one identity version read (a request's): its data is at least as new as that read,
+    and a later version met by any lookup drops what was filled under an older one."""
+
+    __slots__ = ("_cache", "version")
+
+    def __init__(self, cache: IdentityCache, version: int | None) -> None:
+        self._cache = cache
+        self.version = version
+
+    async def get_or_load(self, key: Hashable, load: Callable[[], Awaitable[T | None]]) -> T | None:
+        return await self._cache._lookup(self.version, key, load)

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from localcore.appkeys import BACKEND, CONFIG
 from localcore.auth import models as m
+from localcore.auth.cookies import CACHE_VIEW
 from localcore.auth.keys import IDENTITY_CACHE, SESSION_COOKIES
 from localcore.auth.views import json_response
 from localcore.errors import ValidationFailed
@@ -35,8 +36,8 @@ def _settings_json(settings: UserSettings) -> dict[str, object]:
 async def get_me(request: web.Request) -> web.Response:
     user = (await require_identity(request)).user
     users, app_id = request.app[BACKEND].users, request.app[CONFIG].app_id
-    settings = await request.app[IDENTITY_CACHE].get_or_load(
-        ("settings", user.id, app_id), lambda: users.get_user_settings(user.id, app_id))
+    view = request.get(CACHE_VIEW) or await request.app[IDENTITY_CACHE].view()
+    settings = await view.get_or_load(("settings", user.id, app_id), lambda: users.get_user_settings(user.id, app_id))
     assert settings is not None  # get_user_settings always answers
     return json_response({
         "user": {"id": user.id, "email": user.email, "name": user.name, "emailVerified": user.email_verified,

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from localcore.auth.identity_cache import IdentityCache
+from localcore.auth.identity_cache import CacheView, IdentityCache
 from localcore.auth.tokens import hash_token, new_token
 from localcore.clock import Clock
 from localcore.store import Session, SessionStore, User
@@ -75,13 +75,18 @@ class SessionManager:
             ip_address=ip_address, user_agent=(user_agent or None) and user_agent[:512], remember=remember)
         return IssuedSession(token=token, session=session, remember=remember)
 
-    async def resolve(self, token: str, *, allow_refresh: bool = True) -> Resolution:
+    async def view(self) -> CacheView | None:
+        """The identity cache as of now (None without a cache): pass it to ``resolve`` and the request's
+        other identity lookups, so one version read serves them all."""
+        return await self.cache.view() if self.cache is not None else None
+
+    async def resolve(self, token: str, *, allow_refresh: bool = True, view: CacheView | None = None) -> Resolution:
         token_hash = hash_token(token)
-        if self.cache is None:
+        view = view or await self.view()
+        if view is None:
             found = await self.store.get_session(token_hash)
         else:
-            found = await self.cache.get_or_load(("session", token_hash),
-                                                 lambda: self.store.get_session(token_hash))
+            found = await view.get_or_load(("session", token_hash), lambda: self.store.get_session(token_hash))
         if found is None:
             return Resolution(None, stale=True)
         session, user = found

@@ -77,7 +77,8 @@ class Backend(Protocol):
           yet connected and its counter not yet re-checked; SQLite: the counter cannot be read): the caller
           must read the storage itself. Never raises for an unreachable storage; the data read that follows
           reports that.
-        The value is only comparable with earlier values of the same backend object."""
+        The value never decreases while the backend object is open, and is only comparable with earlier
+        values of the same backend object."""
 
     async def close(self) -> None:
         """Release every connection; idempotent."""
