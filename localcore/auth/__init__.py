@@ -55,8 +55,8 @@ AUTH_RATE_LIMITS: tuple[Rule, ...] = (
 AUTH_FAMILY = RouteFamily("auth", "/auth/", envelope="auth", origin_code="INVALID_ORIGIN", login_csrf=True,
                           form_bodies=True)
 
-__all__ = ["AUTH_RATE_LIMITS", "AUTH_SERVICE", "AuthService", "DefaultWorkspace", "InviteAcceptor", "InviteOutcome",
-           "set_default_workspace", "set_invite_acceptor", "setup_auth"]
+__all__ = ["AUTH_RATE_LIMITS", "AUTH_SERVICE", "AuthService", "DefaultWorkspace", "IdentityCache", "InviteAcceptor",
+           "InviteOutcome", "set_default_workspace", "set_invite_acceptor", "setup_auth"]
 
 
 def setup_auth(app: web.Application, catalog: RouteCatalog, *,

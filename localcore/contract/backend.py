@@ -60,7 +60,8 @@ class Backend(Protocol):
         """A number that changes whenever anything a request's identity is built from may have changed,
         in any process sharing this storage: a session updated (slid) or deleted (sign-out, revocation,
         expiry sweep), a user updated or deleted (rename, verification, account deletion, cascades),
-        per-app user settings written, a workspace membership added, changed or removed. Creating a session
+        per-app user settings written, a workspace membership added, changed or removed, a workspace created,
+        renamed or deleted. Creating a session
         need not change it (nothing derived from the old state can refer to the new row).
 
         It is what lets a process cache identities without ever serving a stale one (``localcore.auth``'s

@@ -1,5 +1,5 @@
-"""``Backend.identity_version`` contract: it moves on every write an identity is built from, in this
-process and (shared storage) in another one, and stays put otherwise. On Postgres: a lost listener
+"""``Backend.identity_version`` contract: it moves on every write an identity (or a membership lookup) is
+built from, in this process and (shared storage) in another one, and stays put otherwise. On Postgres: a lost listener
 connection answers None until it has reconnected and re-read the counter, which catches a change made
 while nobody listened."""
 
@@ -75,6 +75,9 @@ def _writes(backend: Backend, clock: ManualClock, user: str, other: str,
         ("add a member", lambda: w.add_member(workspace, other, "viewer")),
         ("change a role", lambda: w.update_member_role(workspace, other, "editor")),
         ("remove a member", lambda: w.remove_member(workspace, other)),
+        ("create a workspace", lambda: w.create_workspace(user_id=other, name="B", app_id="app")),
+        ("rename a workspace", lambda: w.update_workspace(workspace, name="W2")),
+        ("delete a workspace", lambda: w.delete_workspace(workspace)),
         ("sign out one session", lambda: s.delete_session(h("one"))),
         ("revoke the others", lambda: s.delete_user_sessions(user, except_token_hash=h("two"))),
         ("sweep expired sessions", _expire_and_sweep(backend, clock)),

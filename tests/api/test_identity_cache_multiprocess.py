@@ -1,8 +1,9 @@
 """The identity cache is never stale across processes: two real ``python -m localcore`` servers on one
 SQLite file or one Postgres database; an identity change made through server A (sign-out, revoke,
-revoke-others, password change and reset, account deletion, rename, role change) is what server B
-answers on its very next request — with B's cache warm for that session beforehand, and while a load
-loop keeps B busy with other requests of its own (its cache full and hot).
+revoke-others, password change and reset, account deletion, rename, settings, role change, workspace
+rename, removal from a workspace) is what server B answers on its very next request — with B's cache
+warm for that session beforehand, and while a load loop keeps B busy with other requests of its own
+(its cache full and hot).
 """
 
 from __future__ import annotations
@@ -228,6 +229,9 @@ async def _scenarios(http: aiohttp.ClientSession, a_server: ServerProcess, a: st
         assert status == 200, body
         status, body = await bob.call("GET", f"{b}/api/v1/workspaces/{workspace}")
         assert status == 200 and body["role"] == role, body
+    assert (await ada.call("PUT", f"{a}/api/v1/workspaces/{workspace}", {"name": "Renamed"}))[0] == 200
+    status, body = await bob.call("GET", f"{b}/api/v1/workspaces/{workspace}")
+    assert status == 200 and body["workspace"]["name"] == "Renamed", body
     status, body = await ada.call("DELETE", f"{a}/api/v1/workspaces/{workspace}/members/{bob_id}")
     assert status == 200, body
     assert (await bob.call("GET", f"{b}/api/v1/workspaces/{workspace}"))[0] == 403

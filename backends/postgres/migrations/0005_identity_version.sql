@@ -1,5 +1,5 @@
 -- The identity version: every write to what a request's identity is built from (sessions updated or
--- deleted, users updated or deleted, per-app user settings, workspace memberships) bumps a counter and
+-- deleted, users updated or deleted, per-app user settings, workspace memberships and workspaces) bumps a counter and
 -- sends a notification on channel 'localcore_identity', both from the writing transaction (the
 -- notification is delivered when it commits, and never if it rolls back). A process caches identities,
 -- LISTENs on a connection of its own and drops the cache on every notification; after (re)connecting
@@ -25,4 +25,7 @@ CREATE TRIGGER identity_version_users AFTER UPDATE OR DELETE ON users
 CREATE TRIGGER identity_version_settings AFTER INSERT OR UPDATE OR DELETE ON user_settings
   FOR EACH STATEMENT EXECUTE FUNCTION identity_version_bump();
 CREATE TRIGGER identity_version_members AFTER INSERT OR UPDATE OR DELETE ON workspace_members
+  FOR EACH STATEMENT EXECUTE FUNCTION identity_version_bump();
+-- Workspaces too (created, renamed, soft-deleted): a member's list and role lookups are cached with the rest.
+CREATE TRIGGER identity_version_workspaces AFTER INSERT OR UPDATE OR DELETE ON workspaces
   FOR EACH STATEMENT EXECUTE FUNCTION identity_version_bump();

@@ -30,3 +30,10 @@ CREATE TRIGGER identity_version_members_update AFTER UPDATE ON workspace_members
 BEGIN UPDATE identity_version SET version = version + 1 WHERE id = 1; END;
 CREATE TRIGGER identity_version_members_delete AFTER DELETE ON workspace_members
 BEGIN UPDATE identity_version SET version = version + 1 WHERE id = 1; END;
+-- Workspaces too (created, renamed, soft-deleted): a member's list and role lookups are cached with the rest.
+CREATE TRIGGER identity_version_workspaces_insert AFTER INSERT ON workspaces
+BEGIN UPDATE identity_version SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER identity_version_workspaces_update AFTER UPDATE ON workspaces
+BEGIN UPDATE identity_version SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER identity_version_workspaces_delete AFTER DELETE ON workspaces
+BEGIN UPDATE identity_version SET version = version + 1 WHERE id = 1; END;
