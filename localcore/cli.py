@@ -40,6 +40,8 @@ FEATURE_HELP = {
     "rotate-settings-key": "re-encrypt every workspace setting under the current encryption key",
     "backup": "write a consistent copy of the SQLite database while the server runs",
     "restore": "put a backup in place of a stopped data directory's SQLite database",
+    "export": "write every table, as one consistent snapshot, to a file any backend can import",
+    "import": "load an export into an empty backend (SQLite or Postgres; --replace to overwrite)",
 }
 
 
@@ -121,6 +123,11 @@ def _feature_commands() -> dict[str, Command]:
 
         commands["backup"] = BACKUP_COMMAND
         commands["restore"] = RESTORE_COMMAND
+    with contextlib.suppress(ImportError):
+        from localcore.transfer.cli import EXPORT_COMMAND, IMPORT_COMMAND
+
+        commands["export"] = EXPORT_COMMAND
+        commands["import"] = IMPORT_COMMAND
     return commands
 
 

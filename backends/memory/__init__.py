@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from backends.memory.metering import MemoryMeteringStore
+from backends.memory.snapshot import MemorySnapshot, MemorySnapshotWriter, memory_restore, memory_snapshot
 from backends.memory.workspaces import MemoryWorkspaceStore
 from localcore.contract import rules_membership as rules
 from localcore.contract.clock import Clock, system_clock
@@ -42,6 +44,12 @@ class MemoryState:
         self.runtimes: dict[str, Any] = {}
         self.idempotency: dict[str, IdempotencyRecord] = {}
         self.rate_limits: dict[str, RateLimitHit] = {}
+        # Columns the SQL tables have and the records above do not carry, kept so a snapshot loses nothing:
+        self.rate_limit_windows: dict[str, datetime] = {}  # rate_limits.window_start
+        self.user_settings_updated_at: dict[tuple[str, str], datetime] = {}
+        self.token_ids: dict[str, str] = {}  # verification_tokens.id by "<kind>:<hash>"
+        # Tables no memory store reads or writes, kept as plain rows (backends.memory.snapshot).
+        self.plain_tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
 
 
 class MemoryUserStore:
@@ -168,6 +176,7 @@ class MemoryUserStore:
                 settings=copy.deepcopy(current.settings if settings is None else settings),
             )
             self.s.user_settings[(user_id, app_id)] = merged
+            self.s.user_settings_updated_at[(user_id, app_id)] = self.clock()
             return replace(merged, settings=copy.deepcopy(merged.settings))
 
     async def delete_user_completely(self, user_id: str) -> bool:
@@ -221,12 +230,14 @@ class MemoryUserStore:
                     invite["created_by"] = None
         for token_key in [k for k, t in s.tokens.items() if t.data.get("userId") == user_id]:
             del s.tokens[token_key]
+            s.token_ids.pop(token_key, None)
         for session_key in [k for k, sess in s.sessions.items() if sess.user_id == user_id]:
             del s.sessions[session_key]
         for account_id in [k for k, a in s.accounts.items() if a.user_id == user_id]:
             del s.accounts[account_id]
         for settings_key in [k for k in s.user_settings if k[0] == user_id]:
             del s.user_settings[settings_key]
+            s.user_settings_updated_at.pop(settings_key, None)
         del s.users[user_id]
 
 
@@ -301,6 +312,7 @@ class MemoryTokenStore:
             token = OneTimeToken(kind=kind, token_hash=token_hash, data=copy.deepcopy(data),
                                  expires_at=expires_at, created_at=self.clock())
             self.s.tokens[key] = token
+            self.s.token_ids[key] = new_id()
             return replace(token, data=copy.deepcopy(token.data))
 
     async def get_token(self, kind: str, token_hash: str) -> OneTimeToken | None:
@@ -310,6 +322,7 @@ class MemoryTokenStore:
     async def consume_token(self, kind: str, token_hash: str) -> OneTimeToken | None:
         async with self.s.lock:
             token = self.s.tokens.pop(f"{kind}:{token_hash}", None)
+            self.s.token_ids.pop(f"{kind}:{token_hash}", None)
             return replace(token, data=copy.deepcopy(token.data)) if token else None
 
     async def delete_tokens_for_user(self, user_id: str, *, kind: str | None = None) -> int:
@@ -318,6 +331,7 @@ class MemoryTokenStore:
                       if t.data.get("userId") == user_id and (kind is None or t.kind == kind)]
             for key in doomed:
                 del self.s.tokens[key]
+                self.s.token_ids.pop(key, None)
             return len(doomed)
 
     async def delete_expired_tokens(self, now: datetime) -> int:
@@ -325,6 +339,7 @@ class MemoryTokenStore:
             doomed = [k for k, t in self.s.tokens.items() if t.expires_at <= now]
             for key in doomed:
                 del self.s.tokens[key]
+                self.s.token_ids.pop(key, None)
             return len(doomed)
 
 
@@ -372,6 +387,7 @@ class MemoryRateLimitStore:
             current = self.s.rate_limits.get(key)
             if current is None or current.reset_at <= now:
                 current = RateLimitHit(count=1, reset_at=now + timedelta(seconds=window_seconds))
+                self.s.rate_limit_windows[key] = now
             else:
                 current = RateLimitHit(count=current.count + 1, reset_at=current.reset_at)
             self.s.rate_limits[key] = current
@@ -405,6 +421,14 @@ class MemoryBackend:
 
     async def schema_version(self) -> int:
         return 0
+
+    def snapshot(self) -> AbstractAsyncContextManager[MemorySnapshot]:
+        """``SnapshotSource``: every dict at one moment (``backends.memory.snapshot``)."""
+        return memory_snapshot(self)
+
+    def restore(self) -> AbstractAsyncContextManager[MemorySnapshotWriter]:
+        """``SnapshotSink``: load into a fresh state, swapped in when the block ends normally."""
+        return memory_restore(self, MemoryState())
 
     async def close(self) -> None:
         self.closed = True

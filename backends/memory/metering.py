@@ -74,6 +74,8 @@ class _State:
     # maintained per-user totals (the SQL backends' boring_credit_balances)
     perpetual: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     used: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # when a user's totals last moved (the balance row's updated_at; a snapshot exports it)
+    totals_updated_at: dict[str, datetime] = field(default_factory=dict)
 
 
 class _Tx:
@@ -173,6 +175,7 @@ class _Tx:
             s.grants[grant.id] = grant
             s.grant_keys[(grant.user_id, grant.reason)] = grant.id
             s.user_grants[grant.user_id].append(grant.id)
+            s.totals_updated_at[grant.user_id] = grant.created_at
             if grant.expires_at is None:
                 s.perpetual[grant.user_id] += grant.amount_micros
             else:
@@ -195,6 +198,7 @@ class _Tx:
             s.ledger[usage.id] = usage
             s.user_ledger[usage.user_id].append(usage.id)
             s.used[usage.user_id] += usage.billed_cost_micros
+            s.totals_updated_at[usage.user_id] = usage.created_at
             if usage.reservation_id is not None:
                 s.billed_by_reservation[(usage.user_id, usage.reservation_id)] += usage.billed_cost_micros
             if usage.run_id is not None:
@@ -400,6 +404,7 @@ class MemoryMeteringStore(MeteringStoreBase[_Tx]):
                 del totals[key]
         s.perpetual.pop(user_id, None)
         s.used.pop(user_id, None)
+        s.totals_updated_at.pop(user_id, None)
 
     # ------------------------------------------------------------------ MeteringInspector
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from backends.sql.db import Database
 from backends.sql.metering import SqlMeteringStore
+from backends.sql.snapshot import SqlDialect, SqlSnapshot, SqlSnapshotWriter, sql_restore, sql_snapshot
 from backends.sql.stores import (
     SqlIdempotencyStore,
     SqlRateLimitStore,
@@ -20,6 +22,8 @@ from localcore.contract.ledger import LedgerVocabulary
 
 class SqlBackend:
     kind: str = "sql"
+    #: What differs between SQLite and Postgres in a snapshot (set by each backend).
+    snapshot_dialect: SqlDialect
 
     def __init__(self, db: Database, clock: Clock, *, ledger_vocabulary: LedgerVocabulary | None = None) -> None:
         self.db = db
@@ -42,6 +46,14 @@ class SqlBackend:
 
     async def schema_version(self) -> int:
         return int(await self.db.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
+
+    def snapshot(self) -> AbstractAsyncContextManager[SqlSnapshot]:
+        """``SnapshotSource``: every table at one moment (``backends.sql.snapshot``)."""
+        return sql_snapshot(self.db, self.snapshot_dialect)
+
+    def restore(self) -> AbstractAsyncContextManager[SqlSnapshotWriter]:
+        """``SnapshotSink``: one write transaction over every table."""
+        return sql_restore(self.db, self.snapshot_dialect)
 
     async def close(self) -> None:
         if not self._closed:
