@@ -110,7 +110,7 @@ def _with_trailer(lines: list[bytes]) -> bytes:
     tables: dict[str, Any] = {}
     for line in lines[1:]:
         name = json.loads(line)["t"]
-        counts[name] += 1
+        counts[name] = counts.get(name, 0) + 1
         tables.setdefault(name, hashlib.sha256()).update(line)
     digest = hashlib.sha256(b"".join(lines)).hexdigest()
     trailer = {"end": {"rows": sum(counts.values()), "counts": counts,

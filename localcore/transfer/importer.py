@@ -88,15 +88,16 @@ def _check_header(header: Header, writer: SnapshotWriter) -> None:
 
 
 def _check_trailer(trailer: dict[str, Any], line: int, counts: dict[str, int], reader: LineReader,
-                   table_digests: dict[str, Any], first_lines: dict[str, int]) -> None:
+                   table_digests: dict[str, Any], lines: dict[str, list[int]]) -> None:
     if trailer.get("counts") != counts or trailer.get("rows") != sum(counts.values()):
         raise TransferError(f"the trailer's row counts {trailer.get('counts')} differ from the rows in the file "
                             f"{counts} (truncated or changed)", line)
     expected = trailer.get("tables") or {}
     for name, digest in table_digests.items():
         if expected.get(name) != digest.hexdigest():
-            raise TransferError(f"the rows of {name} (from line {first_lines[name]}) do not match the trailer's "
-                                "checksum: the file was changed", first_lines[name])
+            first, last = lines[name]
+            raise TransferError(f"the rows of {name} (lines {first}-{last}) do not match the trailer's checksum: "
+                                "one of them was changed", first)
     if trailer.get("sha256") != reader.digest.hexdigest():
         raise TransferError("the file does not match the trailer's sha256: it was changed", line)
 
@@ -111,7 +112,7 @@ async def import_from(target: Backend, stream: IO[bytes], *, replace: bool = Fal
     specs = {t.name: t for t in header.tables}
     counts = {t.name: 0 for t in header.tables}
     digests: dict[str, Any] = {}
-    first_lines: dict[str, int] = {}
+    table_lines: dict[str, list[int]] = {}  # first and last line of each table's rows
     ledger = LedgerCheck()
     batch = _Batch()
     read = reader.bytes_read
@@ -125,7 +126,7 @@ async def import_from(target: Backend, stream: IO[bytes], *, replace: bool = Fal
         for line in reader.lines():
             if line.trailer is not None:
                 await _flush(writer, batch)
-                _check_trailer(line.trailer, line.number, counts, reader, digests, first_lines)
+                _check_trailer(line.trailer, line.number, counts, reader, digests, table_lines)
                 break
             assert line.table is not None and line.row is not None
             spec = specs.get(line.table)
@@ -141,8 +142,9 @@ async def import_from(target: Backend, stream: IO[bytes], *, replace: bool = Fal
             if len(line.row) != len(spec.columns):
                 raise TransferError(f"a {spec.name} row with columns the header does not list", line.number)
             if spec.name not in digests:
-                digests[spec.name], first_lines[spec.name] = hashlib.sha256(), line.number
+                digests[spec.name], table_lines[spec.name] = hashlib.sha256(), [line.number, line.number]
             digests[spec.name].update(reader.last_line)
+            table_lines[spec.name][1] = line.number
             counts[spec.name] += 1
             ledger.add(spec.name, line.row, line.number)
             progress(reader.bytes_read - read)
