@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The benchmarks issue 12 asks for; the runner may add more, never drop one.
-EXPECTED = {"health", "me", "auth", "memory", "startup", "ledger"}
+EXPECTED = {"health", "me", "auth", "memory", "startup", "ledger", "transfer"}
 #: Whole smoke run; it takes ~30 s on the 2-core machine. Beyond this the run is broken, not slow.
 TIMEOUT = 150
 

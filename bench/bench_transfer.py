@@ -1,0 +1,221 @@
+"""Export/import benchmark (not a test): ``python -m localcore export`` and ``import`` of a SQLite database
+with 1,000,000 ledger rows (``--rows``), each a real subprocess, against bare drivers in the same run.
+
+1. export rows/s, next to a bare ``sqlite3`` loop that reads the same rows and writes each as a JSON line;
+2. import rows/s into a new SQLite file and into Postgres, next to a bare ``executemany`` of the same rows
+   (``sqlite3``; asyncpg) into a table of the same shape;
+3. peak RSS growth of the export and the import (``ru_maxrss`` of the subprocess, from ``wait4``) at the
+   full row count over the same command on an empty database: streaming keeps it flat (target: at most
+   ``FLAT_MIB``, whatever the row count).
+
+Rows/s count every row of the file (the ledger dominates) over the time of ``export_file`` /
+``import_file`` in this process (the commands' own work, without interpreter start-up); peak RSS comes
+from the subprocesses.
+
+    python bench/bench_transfer.py [--smoke] [--rows 1000000] [--skip-postgres] [--markdown]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness import ROOT, Context, PostgresUnavailable, main_for
+from report import Figure, at_most, skipped
+
+from backends import open_backend
+
+NAME = "transfer"
+USERS = 1_000
+FLAT_MIB = 32.0
+LEDGER_COLUMNS = ("id", "user_id", "source", "provider", "model", "input_tokens", "output_tokens",
+                  "billed_cost_micros", "metadata", "created_at")
+START_MICROS = 1_767_225_600_000_000  # 2026-01-01
+
+
+def _env() -> dict[str, str]:
+    keep = {"PATH", "HOME", "LANG", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH"}
+    return {**{k: v for k, v in os.environ.items() if k in keep}, "LOCALCORE_KEYRING": "null"}
+
+
+def _ledger_rows(rows: int) -> list[tuple[object, ...]]:
+    return [(f"usage-{i:08d}", f"00000000-0000-4000-8000-{i % USERS:012d}", "llm", "acme", "m-1", 100 + i % 50,
+             20, 1_000 + i % 7, '{"k":"v"}', START_MICROS + i) for i in range(rows)]
+
+
+def make_database(path: Path, rows: int) -> int:
+    """A migrated SQLite database with ``USERS`` users, their grants and balance rows and ``rows`` ledger
+    rows, consistent with the ledger's identities; returns the rows in it."""
+    asyncio.run(_migrate(f"sqlite:///{path}"))
+    conn = sqlite3.connect(path)
+    users = [(f"00000000-0000-4000-8000-{u:012d}", f"User {u}", f"user{u}@example.com", 1, START_MICROS,
+              START_MICROS) for u in range(USERS)]
+    conn.executemany("INSERT INTO users (id, name, email, email_verified, created_at, updated_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", users)
+    conn.executemany("INSERT INTO boring_credit_grants (id, user_id, amount_micros, reason, expires_at, created_at) "
+                     "VALUES (?, ?, 2000000000, 'signup', NULL, ?)", [(f"g-{u[0]}", u[0], START_MICROS) for u in users])
+    used = {u[0]: 0 for u in users}
+    for start in range(0, rows, 100_000):
+        batch = _ledger_rows(min(rows, start + 100_000))[start:]
+        for row in batch:
+            used[str(row[1])] += int(row[7])  # type: ignore[call-overload]
+        conn.executemany(f"INSERT INTO boring_usage_ledger ({', '.join(LEDGER_COLUMNS)}) VALUES "
+                         f"({', '.join('?' * len(LEDGER_COLUMNS))})", batch)
+    conn.executemany("INSERT INTO boring_credit_balances (user_id, perpetual_granted_micros, used_micros, updated_at) "
+                     "VALUES (?, 2000000000, ?, ?)", [(u, n, START_MICROS) for u, n in used.items()])
+    conn.commit()
+    conn.close()
+    return USERS * 3 + rows
+
+
+async def _timed_export(url: str, out: Path) -> float:
+    from localcore.transfer import export_file
+
+    backend = await open_backend(url)
+    try:
+        started = time.perf_counter()
+        await export_file(backend, out, backend=backend.kind)  # type: ignore[arg-type]
+        return time.perf_counter() - started
+    finally:
+        await backend.close()
+
+
+async def _timed_import(url: str, source: Path) -> float:
+    from localcore.transfer import import_file
+
+    backend = await open_backend(url)
+    try:
+        started = time.perf_counter()
+        await import_file(backend, source)
+        return time.perf_counter() - started
+    finally:
+        await backend.close()
+
+
+async def _migrate(url: str) -> None:
+    backend = await open_backend(url)
+    await backend.close()
+
+
+def measure(*args: str, cwd: Path) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of ``python -m localcore ARGS``; a non-zero exit is an error."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "localcore", *args], cwd=cwd, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"localcore {' '.join(args[:1])} exited {proc.returncode}: {err[-500:]}")
+    return elapsed, usage.ru_maxrss / 1024  # Linux: KiB
+
+
+def bare_export(database: Path, out: Path) -> float:
+    """Seconds to read every ledger row with sqlite3 and write it as a JSON line."""
+    started = time.perf_counter()
+    conn = sqlite3.connect(database)
+    with out.open("w") as file:
+        cursor = conn.execute("SELECT * FROM boring_usage_ledger")
+        names = [d[0] for d in cursor.description]
+        while batch := cursor.fetchmany(2_000):
+            file.write("".join(json.dumps({"t": "boring_usage_ledger", "r": dict(zip(names, row, strict=True))})
+                               + "\n" for row in batch))
+    conn.close()
+    return time.perf_counter() - started
+
+
+def bare_import_sqlite(path: Path, rows: int) -> float:
+    asyncio.run(_migrate(f"sqlite:///{path}"))
+    conn = sqlite3.connect(path, isolation_level=None)
+    data = _ledger_rows(rows)
+    started = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    for start in range(0, rows, 2_000):
+        conn.executemany(f"INSERT INTO boring_usage_ledger ({', '.join(LEDGER_COLUMNS)}) VALUES "
+                         f"({', '.join('?' * len(LEDGER_COLUMNS))})", data[start:start + 2_000])
+    conn.execute("COMMIT")
+    conn.close()
+    return time.perf_counter() - started
+
+
+async def _bare_import_postgres(url: str, rows: int) -> float:
+    from datetime import UTC, datetime, timedelta
+
+    import asyncpg
+
+    await _migrate(url)
+    conn = await asyncpg.connect(url)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    data = [(*row[:8], row[8], base + timedelta(microseconds=i)) for i, row in enumerate(_ledger_rows(rows))]
+    started = time.perf_counter()
+    async with conn.transaction():
+        for start in range(0, rows, 2_000):
+            await conn.executemany(f"INSERT INTO boring_usage_ledger ({', '.join(LEDGER_COLUMNS)}) VALUES "
+                                   f"({', '.join(f'${i}' for i in range(1, len(LEDGER_COLUMNS) + 1))})",
+                                   data[start:start + 2_000])
+    await conn.close()
+    return time.perf_counter() - started
+
+
+def run(ctx: Context) -> list[Figure]:
+    rows = ctx.options.ledger_rows
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        big, empty = work / "big.db", work / "empty.db"
+        total = make_database(big, rows)
+        asyncio.run(_migrate(f"sqlite:///{empty}"))
+        export_secs = asyncio.run(_timed_export(f"sqlite:///{big}", work / "timed.jsonl"))
+        bare_x = bare_export(big, work / "bare.jsonl")
+        import_secs = asyncio.run(_timed_import(f"sqlite:///{work / 'timed-target.db'}", work / "timed.jsonl"))
+        bare_i = bare_import_sqlite(work / "bare-target.db", rows)
+        _, e_rss = measure("export", str(work / "empty.jsonl"), "--database-url", f"sqlite:///{empty}", cwd=ROOT)
+        _, x_rss = measure("export", str(work / "big.jsonl"), "--database-url", f"sqlite:///{big}", cwd=ROOT)
+        _, ie_rss = measure("import", str(work / "empty.jsonl"), "--database-url",
+                            f"sqlite:///{work / 'empty-target.db'}", cwd=ROOT)
+        _, i_rss = measure("import", str(work / "big.jsonl"), "--database-url", f"sqlite:///{work / 'target.db'}",
+                           cwd=ROOT)
+        size = (work / "big.jsonl").stat().st_size / 2**20
+        figures = [
+            Figure(NAME, f"export rows/s (SQLite, {rows:,} ledger rows)", total / export_secs, "rows/s",
+                   "bare sqlite3 read + json.dumps per row", rows / bare_x,
+                   note=f"{export_secs:.1f} s for {total:,} rows (file {size:,.0f} MiB, sha256 included)"),
+            Figure(NAME, f"import rows/s (into SQLite, {rows:,} ledger rows)", total / import_secs, "rows/s",
+                   "bare sqlite3 executemany, one transaction", rows / bare_i,
+                   note=f"{import_secs:.1f} s incl. checksums, counts and ledger identities"),
+            Figure(NAME, f"export peak RSS growth at {rows:,} rows", x_rss - e_rss, "MiB",
+                   "peak RSS of the same export of an empty database", e_rss,
+                   target=at_most(FLAT_MIB, f"flat (≤ {FLAT_MIB:g} MiB)"), note=f"{e_rss:.1f} → {x_rss:.1f} MiB"),
+            Figure(NAME, f"import peak RSS growth at {rows:,} rows", i_rss - ie_rss, "MiB",
+                   "peak RSS of the same import of an empty export", ie_rss,
+                   target=at_most(FLAT_MIB, f"flat (≤ {FLAT_MIB:g} MiB)"), note=f"{ie_rss:.1f} → {i_rss:.1f} MiB"),
+        ]
+        figures.append(_postgres_import(ctx, work, rows, total))
+    return figures
+
+
+def _postgres_import(ctx: Context, work: Path, rows: int, total: int) -> Figure:
+    name = f"import rows/s (into Postgres, {rows:,} ledger rows)"
+    try:
+        with ctx.postgres_database() as url, ctx.postgres_database() as bare_url:
+            seconds = asyncio.run(_timed_import(url, work / "timed.jsonl"))
+            bare = asyncio.run(_bare_import_postgres(bare_url, rows))
+    except PostgresUnavailable as exc:
+        return skipped(NAME, name, "rows/s", "bare asyncpg executemany", str(exc))
+    return Figure(NAME, name, total / seconds, "rows/s", "bare asyncpg executemany, one transaction", rows / bare,
+                  note=f"{seconds:.1f} s incl. checksums, counts and ledger identities")
+
+
+def main() -> None:
+    main_for(__doc__, run)
+
+
+if __name__ == "__main__":
+    main()
