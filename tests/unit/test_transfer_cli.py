@@ -138,6 +138,9 @@ def test_moving_to_postgres_keeps_passwords_and_balances(tmp_path: Path, postgre
         moved = Client(server.base)
         status, body = moved.call("POST", "/auth/sign-in/email", {"email": "ann@example.com", "password": PASSWORD})
         assert status == 200 and body["user"]["email"] == "ann@example.com"
+        ann.base = server.base  # the session cookie from the SQLite server still signs Ann in (same secrets)
+        status, me = ann.call("GET", "/api/v1/me")
+        assert status == 200 and me["user"]["email"] == "ann@example.com", me
         status, after = moved.call("GET", "/api/credits/balance")
         assert status == 200
         grant = 3_250_000  # the `credits grant` made on SQLite after the first look
