@@ -14,8 +14,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from backends.memory import snapshot as snapshots
 from backends.memory.metering import MemoryMeteringStore
-from backends.memory.snapshot import MemorySnapshot, MemorySnapshotWriter, memory_restore, memory_snapshot
 from backends.memory.workspaces import MemoryWorkspaceStore
 from localcore.contract import rules_membership as rules
 from localcore.contract.clock import Clock, system_clock
@@ -197,6 +197,7 @@ class MemoryUserStore:
             del s.workspace_settings[key]
         for invite_id in [i for i, inv in s.invites.items() if inv["workspace_id"] == workspace_id]:
             del s.invites[invite_id]
+        snapshots.drop_plain_rows(s, "workspace_id", workspace_id)  # ON DELETE CASCADE of the plain tables
 
     def _facts(self, user_id: str) -> list[rules.WorkspaceFact]:
         s = self.s
@@ -422,13 +423,13 @@ class MemoryBackend:
     async def schema_version(self) -> int:
         return 0
 
-    def snapshot(self) -> AbstractAsyncContextManager[MemorySnapshot]:
+    def snapshot(self) -> AbstractAsyncContextManager[snapshots.MemorySnapshot]:
         """``SnapshotSource``: every dict at one moment (``backends.memory.snapshot``)."""
-        return memory_snapshot(self)
+        return snapshots.memory_snapshot(self)
 
-    def restore(self) -> AbstractAsyncContextManager[MemorySnapshotWriter]:
+    def restore(self) -> AbstractAsyncContextManager[snapshots.MemorySnapshotWriter]:
         """``SnapshotSink``: load into a fresh state, swapped in when the block ends normally."""
-        return memory_restore(self, MemoryState())
+        return snapshots.memory_restore(self, MemoryState())
 
     async def close(self) -> None:
         self.closed = True

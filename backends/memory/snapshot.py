@@ -5,9 +5,10 @@ precise types: ``boolean``, ``timestamp``, ``json``). Most are one line: ``recor
 frozen records whose fields are the table's columns, ``plain(...)`` keeps a table no memory store uses as
 plain rows; the few tables whose records differ from their rows have their own three functions.
 
-- **Export**: ``snapshot()`` takes a shallow copy of every dict in one synchronous step (no ``await``, so
-  no writer can run in between; records are immutable, so the copy is one moment) and converts rows batch
-  by batch. The copy costs a pointer per row.
+- **Export**: ``snapshot()`` takes a shallow copy of every dict under the state lock, in one synchronous
+  step (no ``await``, so no writer can run in between, the ledger's included, whose commits are synchronous;
+  records are immutable, so the copy is one moment) and converts rows batch by batch. The copy costs a
+  pointer per row.
 - **Import**: ``restore()`` holds the state lock, loads into a fresh state and swaps it in, in one
   synchronous step, when the block ends without error; the ledger's totals are rebuilt from its rows and
   must equal the imported balance rows.
@@ -171,6 +172,13 @@ def _load_user_settings(st: Staging, row: Stored) -> None:
     st.state.user_settings_updated_at[key] = row["updated_at"]
 
 
+def drop_plain_rows(state: MemoryState, column: str, value: Any) -> None:
+    """Delete the plain tables' rows whose ``column`` is ``value`` (a parent row went)."""
+    for rows in state.plain_tables.values():
+        for key in [k for k, row in rows.items() if row.get(column) == value]:
+            del rows[key]
+
+
 def _take_accounts(b: MemoryBackend) -> list[Any]:
     return list(b.state.accounts.values())
 
@@ -279,7 +287,9 @@ class MemorySnapshot:
 
 @asynccontextmanager
 async def memory_snapshot(backend: MemoryBackend) -> AsyncIterator[MemorySnapshot]:
-    yield MemorySnapshot(backend)
+    async with backend.state.lock:  # the core stores' writers wait; the ledger commits synchronously anyway
+        snapshot = MemorySnapshot(backend)
+    yield snapshot
 
 
 class MemorySnapshotWriter:

@@ -53,7 +53,7 @@ async def populate(backend: Backend, clock: ManualClock) -> dict[str, str]:
     await backend.workspaces.put_workspace_runtime(ws.id, {"state": "ready", "sprite_url": "https://s.test",
                                                            "sandbox_created_at": now})
     await backend.idempotency.claim("idem-1", now=now)
-    await backend.idempotency.complete("idem-1", status=201, body={"ok": True, "n": BIG, "list": [None, 1.5]})
+    await backend.idempotency.complete("idem-1", status=201, body={"ok": True, "n": 2**60 + 1, "list": [None, 1.5]})
     await backend.rate_limits.hit("sign-in:ann", window_seconds=60, now=now)
     metering = backend.metering
     await metering.grant_once(ann.id, "signup", 2_000_000)

@@ -73,6 +73,8 @@ async def test_export_then_restore_over_itself_keeps_every_value(backend: Backen
     assert setting is not None and setting.value == bytes(range(256))
     usage = await backend.metering.get_usage("usage-1")  # type: ignore[attr-defined]
     assert usage.input_tokens == 2**40 and usage.metadata == {"reservationId": "r-x", "note": "é"}
+    replay = await backend.idempotency.claim("idem-1", now=clock())
+    assert replay is not None and replay.response_body == {"ok": True, "n": 2**60 + 1, "list": [None, 1.5]}
     purchase = await backend.metering.get_purchase("order-1")  # type: ignore[attr-defined]
     assert purchase.amount_micros == BIG - 10_000_000 and purchase.test_mode is True
 
