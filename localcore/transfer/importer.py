@@ -147,8 +147,10 @@ async def import_from(target: Backend, stream: IO[bytes], *, replace: bool = Fal
             table_lines[spec.name][1] = line.number
             counts[spec.name] += 1
             ledger.add(spec.name, line.row, line.number)
-            progress(reader.bytes_read - read)
-            read = reader.bytes_read
+            if line.number % 1_000 == 0:
+                progress(reader.bytes_read - read)
+                read = reader.bytes_read
+        progress(reader.bytes_read - read)
         ledger.check()
         stored = await writer.counts()
         wrong = {name: n for name, n in stored.items() if n != counts.get(name, 0)}
