@@ -8,9 +8,8 @@ with 1,000,000 ledger rows (``--rows``), each a real subprocess, against bare dr
    full row count over the same command on an empty database: streaming keeps it flat (target: at most
    ``FLAT_MIB``, whatever the row count).
 
-Rows/s count every row of the file (the ledger dominates) over the time of ``export_file`` /
-``import_file`` in this process (the commands' own work, without interpreter start-up); peak RSS comes
-from the subprocesses.
+Rows/s count every row of the file (the ledger dominates) over the time each command reports for its own
+work ("N rows in S s": opening the backend, the transfer and its checks; not the interpreter's start).
 
     python bench/bench_transfer.py [--smoke] [--rows 1000000] [--skip-postgres] [--markdown]
 """
@@ -20,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -75,47 +75,28 @@ def make_database(path: Path, rows: int) -> int:
     return USERS * 3 + rows
 
 
-async def _timed_export(url: str, out: Path) -> float:
-    from localcore.transfer import export_file
-
-    backend = await open_backend(url)
-    try:
-        started = time.perf_counter()
-        await export_file(backend, out, backend=backend.kind)  # type: ignore[arg-type]
-        return time.perf_counter() - started
-    finally:
-        await backend.close()
-
-
-async def _timed_import(url: str, source: Path) -> float:
-    from localcore.transfer import import_file
-
-    backend = await open_backend(url)
-    try:
-        started = time.perf_counter()
-        await import_file(backend, source)
-        return time.perf_counter() - started
-    finally:
-        await backend.close()
-
-
 async def _migrate(url: str) -> None:
     backend = await open_backend(url)
     await backend.close()
 
 
 def measure(*args: str, cwd: Path) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of ``python -m localcore ARGS``; a non-zero exit is an error."""
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "localcore", *args], cwd=cwd, env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    """(the seconds the command reports for its work, its peak RSS in MiB) of ``python -m localcore ARGS``,
+    each in its own process; a non-zero exit is an error."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-m", "localcore", *args], cwd=cwd, env=_env(), stdout=out,
+                                stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)  # the rusage of this child alone
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
     if proc.returncode != 0:
-        raise RuntimeError(f"localcore {' '.join(args[:1])} exited {proc.returncode}: {err[-500:]}")
-    return elapsed, usage.ru_maxrss / 1024  # Linux: KiB
+        raise RuntimeError(f"localcore {args[0]} exited {proc.returncode}: {stderr[-500:]}")
+    reported = re.search(r" rows in ([0-9.]+) s", stdout)
+    if reported is None:
+        raise RuntimeError(f"localcore {args[0]} reported no duration: {stdout[:300]}")
+    return float(reported.group(1)), usage.ru_maxrss / 1024  # Linux: KiB
 
 
 def bare_export(database: Path, out: Path) -> float:
@@ -172,16 +153,15 @@ def run(ctx: Context) -> list[Figure]:
         big, empty = work / "big.db", work / "empty.db"
         total = make_database(big, rows)
         asyncio.run(_migrate(f"sqlite:///{empty}"))
-        export_secs = asyncio.run(_timed_export(f"sqlite:///{big}", work / "timed.jsonl"))
-        bare_x = bare_export(big, work / "bare.jsonl")
-        import_secs = asyncio.run(_timed_import(f"sqlite:///{work / 'timed-target.db'}", work / "timed.jsonl"))
-        bare_i = bare_import_sqlite(work / "bare-target.db", rows)
         _, e_rss = measure("export", str(work / "empty.jsonl"), "--database-url", f"sqlite:///{empty}", cwd=ROOT)
-        _, x_rss = measure("export", str(work / "big.jsonl"), "--database-url", f"sqlite:///{big}", cwd=ROOT)
+        export_secs, x_rss = measure("export", str(work / "big.jsonl"), "--database-url", f"sqlite:///{big}",
+                                     cwd=ROOT)
+        bare_x = bare_export(big, work / "bare.jsonl")
         _, ie_rss = measure("import", str(work / "empty.jsonl"), "--database-url",
                             f"sqlite:///{work / 'empty-target.db'}", cwd=ROOT)
-        _, i_rss = measure("import", str(work / "big.jsonl"), "--database-url", f"sqlite:///{work / 'target.db'}",
-                           cwd=ROOT)
+        import_secs, i_rss = measure("import", str(work / "big.jsonl"), "--database-url",
+                                     f"sqlite:///{work / 'target.db'}", cwd=ROOT)
+        bare_i = bare_import_sqlite(work / "bare-target.db", rows)
         size = (work / "big.jsonl").stat().st_size / 2**20
         figures = [
             Figure(NAME, f"export rows/s (SQLite, {rows:,} ledger rows)", total / export_secs, "rows/s",
@@ -205,12 +185,12 @@ def _postgres_import(ctx: Context, work: Path, rows: int, total: int) -> Figure:
     name = f"import rows/s (into Postgres, {rows:,} ledger rows)"
     try:
         with ctx.postgres_database() as url, ctx.postgres_database() as bare_url:
-            seconds = asyncio.run(_timed_import(url, work / "timed.jsonl"))
+            seconds, rss = measure("import", str(work / "big.jsonl"), "--database-url", url, cwd=ROOT)
             bare = asyncio.run(_bare_import_postgres(bare_url, rows))
     except PostgresUnavailable as exc:
         return skipped(NAME, name, "rows/s", "bare asyncpg executemany", str(exc))
     return Figure(NAME, name, total / seconds, "rows/s", "bare asyncpg executemany, one transaction", rows / bare,
-                  note=f"{seconds:.1f} s incl. checksums, counts and ledger identities")
+                  note=f"{seconds:.1f} s incl. checksums, counts and ledger identities; peak RSS {rss:.1f} MiB")
 
 
 def main() -> None:

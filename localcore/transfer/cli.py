@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,6 +73,7 @@ async def run_export(args: argparse.Namespace, config: Config) -> int:
 
     if _is_memory(config):
         return _memory("export")
+    started = time.perf_counter()
     try:
         async with await open_backend(config.database_url) as backend:
             assert isinstance(backend, SnapshotSource)
@@ -82,7 +84,8 @@ async def run_export(args: argparse.Namespace, config: Config) -> int:
         print(f"export: {exc}. Nothing was written.", file=sys.stderr)
         return 1
     print(f"exported {describe(config.database_url)} to {result.path} (schema version {result.schema_version}, "
-          f"{result.rows:,} rows; file mode 0600; sha256 {result.sha256[:16]}…)")
+          f"{result.rows:,} rows in {time.perf_counter() - started:.2f} s; file mode 0600; "
+          f"sha256 {result.sha256[:16]}…)")
     for name, count in result.counts.items():
         print(f"  {name}: {count:,}")
     print("  it holds email addresses, password hashes and encrypted workspace settings: keep it private, and "
@@ -103,6 +106,7 @@ async def run_import(args: argparse.Namespace, config: Config) -> int:
     if _is_memory(config):
         return _memory("import")
     path = Path(args.file)
+    started = time.perf_counter()
     try:
         size = _size(path)
         async with await open_backend(config.database_url) as backend:
@@ -114,7 +118,8 @@ async def run_import(args: argparse.Namespace, config: Config) -> int:
     header = result.header
     print(f"imported {path} ({header.backend}, schema version {header.schema_version}, exported "
           f"{header.exported_at}) into {describe(config.database_url)}"
-          f"{' (replacing everything it held)' if result.replaced else ''}: {result.rows:,} rows")
+          f"{' (replacing everything it held)' if result.replaced else ''}: {result.rows:,} rows in "
+          f"{time.perf_counter() - started:.2f} s")
     for name, count in result.counts.items():
         print(f"  {name}: {count:,}")
     print(f"  verified: the checksums, the row counts of every table and the ledger identities; "
