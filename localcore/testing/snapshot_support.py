@@ -19,7 +19,7 @@ from typing import Any
 from backends.memory.snapshot import TABLES as MEMORY_TABLES
 from localcore.clock import ManualClock
 from localcore.contract.backend import Backend
-from localcore.contract.snapshot import ColumnType, SnapshotSink, SnapshotSource, TableSpec, converter
+from localcore.contract.snapshot import ColumnType, SnapshotSource, TableSpec, converter
 from localcore.contract.tokens import hash_token
 
 APP = "snapshot-app"
@@ -90,7 +90,7 @@ async def _add_plain_rows(backend: Backend, workspace_id: str) -> None:
             "last_seen_at": None, "last_used_at": None, "expires_at": None, "generation": 3}},
     ]
     rebuilt = [_header_with_precise_types(header, extra)]
-    rebuilt += [line for line in lines[1:-1]]
+    rebuilt += lines[1:-1]
     rebuilt += [json.dumps(e, separators=(",", ":")).encode() + b"\n" for e in extra]
     await import_from(backend, io.BytesIO(_with_trailer(rebuilt)), replace=True)
 
@@ -143,6 +143,3 @@ async def tables_of(backend: Backend) -> dict[str, list[tuple[tuple[str, Any], .
             tables[spec.name] = sorted(rows, key=repr)
     return tables
 
-
-def is_sink(backend: Backend) -> bool:
-    return isinstance(backend, SnapshotSink)
