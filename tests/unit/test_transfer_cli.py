@@ -21,6 +21,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -31,6 +32,7 @@ from typing import Any
 import pytest
 
 from localcore.testing.plugin import PostgresServer
+from tests.unit.test_backup import SignUps
 from tests.unit.test_cli import clean_env as cli_env
 from tests.unit.test_cli import free_port
 
@@ -227,3 +229,36 @@ def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path: Path) -> None:
         os.close(controller)
     assert proc.returncode == 0
     assert b"export" in drawn and b"rows" in drawn
+
+
+def test_an_export_under_concurrent_sign_ups_is_one_moment(tmp_path: Path) -> None:
+    """Sign-ups (user, credential, workspace, owner, grant and balance row: one transaction each) go on in
+    two loops while ``export`` runs against the same SQLite file; the file is one moment: the import's
+    checks (counts, ledger identities) pass, every user has their credential and only their grant rows."""
+    data_dir = tmp_path / "data"
+    server = Server("--data-dir", str(data_dir), cwd=tmp_path)
+    signups = SignUps(server.base)
+    loops = [threading.Thread(target=signups.loop, args=(n,)) for n in range(2)]
+    try:
+        for loop in loops:
+            loop.start()
+        signups.wait_for(5)
+        before = time.monotonic()
+        export = run_cli("export", str(tmp_path / "live.jsonl"), "--data-dir", str(data_dir), cwd=tmp_path)
+        after = time.monotonic()
+        signups.wait_for(3, after=after)
+    finally:
+        signups.stop.set()
+        for loop in loops:
+            loop.join(timeout=60)
+        server.stop()
+    assert export.returncode == 0, export.stderr
+    rows = [json.loads(line) for line in (tmp_path / "live.jsonl").read_bytes().splitlines()[1:-1]]
+    users = {r["r"]["email"] for r in rows if r["t"] == "users"}
+    assert signups.done(before=before) <= users <= signups.started(before=after)
+    credentials = {r["r"]["user_id"] for r in rows if r["t"] == "accounts"}
+    assert len(credentials) == len(users)
+    target = tmp_path / "copy.db"
+    imported = run_cli("import", str(tmp_path / "live.jsonl"), "--database-url", f"sqlite:///{target}", cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert count_users(target) == len(users)
