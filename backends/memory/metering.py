@@ -74,7 +74,8 @@ class _State:
     # maintained per-user totals (the SQL backends' boring_credit_balances)
     perpetual: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     used: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    # when a user's totals last moved (the balance row's updated_at; a snapshot exports it)
+    # when a user's totals last moved (the balance row's updated_at; as on SQL, only perpetual grants and
+    # ledger rows move them, so a user with expiring grants only has no balance row)
     totals_updated_at: dict[str, datetime] = field(default_factory=dict)
 
 
@@ -175,9 +176,9 @@ class _Tx:
             s.grants[grant.id] = grant
             s.grant_keys[(grant.user_id, grant.reason)] = grant.id
             s.user_grants[grant.user_id].append(grant.id)
-            s.totals_updated_at[grant.user_id] = grant.created_at
             if grant.expires_at is None:
                 s.perpetual[grant.user_id] += grant.amount_micros
+                s.totals_updated_at[grant.user_id] = grant.created_at
             else:
                 bisect.insort(s.expiring[grant.user_id], (grant.expires_at, grant.id))
         for purchase in self.purchases.values():

@@ -58,6 +58,7 @@ async def populate(backend: Backend, clock: ManualClock) -> dict[str, str]:
     metering = backend.metering
     await metering.grant_once(ann.id, "signup", 2_000_000)
     await metering.grant_once(ann.id, "promo", 500_000, expires_at=now + timedelta(days=30))
+    await metering.grant_once(bob.id, "trial", 700_000, expires_at=now + timedelta(days=3))  # no balance row
     await metering.grant_purchase_once("order-1", ann.id, BIG - 10_000_000, source="stripe", test_mode=True,
                                        currency="EUR")
     await metering.revoke_purchase("order-ghost", allow_tombstone=True)

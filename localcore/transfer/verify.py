@@ -3,7 +3,7 @@
 The credits ledger keeps, per user, a balance row (``boring_credit_balances``) that must equal the sums of
 the user's rows (docs/contract.md, "The ledger"): ``perpetual_granted_micros`` = the sum of the grants
 without expiry and ``used_micros`` = the sum of the usage ledger's ``billed_cost_micros``, each saturating
-at ``rules_ledger.TOTAL_CAP``; every user with a grant or a ledger row has a balance row. :class:`LedgerCheck`
+at ``rules_ledger.TOTAL_CAP``; every user with a grant without expiry or a ledger row has a balance row. :class:`LedgerCheck`
 is fed every row as the import streams it (memory: a few integers per user) and checks that before the
 import commits. After the commit, :func:`check_balances` reads every such user's balance through the target's
 own ``MeteringStore`` and compares it with what the file's rows say it must be.
@@ -38,6 +38,7 @@ def _time(value: Any) -> datetime | None:
 class _User:
     perpetual: int = 0
     used: int = 0
+    moved_totals: bool = False  # a perpetual grant or a ledger row: the user must have a balance row
     expiring: list[tuple[int, datetime]] = field(default_factory=list)
     holds: list[tuple[int, datetime]] = field(default_factory=list)
     balance_row: tuple[int, int] | None = None
@@ -66,10 +67,12 @@ class LedgerCheck:
             expires = _time(row["expires_at"])
             if expires is None:
                 user.perpetual += int(row["amount_micros"])
+                user.moved_totals = True
             else:
                 user.expiring.append((int(row["amount_micros"]), expires))
         elif table == USAGE:
             user.used += int(row["billed_cost_micros"])
+            user.moved_totals = True
         elif table == HOLDS:
             if row["status"] == "active":
                 expires = _time(row["expires_at"])
@@ -82,8 +85,8 @@ class LedgerCheck:
     def check(self) -> None:
         """``TransferError`` naming the first user whose balance row disagrees with their rows."""
         for user_id, user in self.users.items():
-            if not (user.perpetual or user.used or user.expiring or user.balance_row):
-                continue  # only holds (or tombstones): no totals to keep
+            if not (user.moved_totals or user.balance_row):
+                continue  # only expiring grants or holds: no totals to keep
             expected = (min(user.perpetual, TOTAL_CAP), min(user.used, TOTAL_CAP))
             if user.balance_row is None:
                 raise TransferError(f"ledger identity: user {user_id} has credit rows but no balance row")
@@ -99,12 +102,13 @@ async def check_balances(backend: Backend, ledger: LedgerCheck, now: datetime) -
     many users were checked, ``TransferError`` for the first that differs."""
     checked = 0
     for user_id, user in ledger.users.items():
-        if user.balance_row is None:
+        if user.balance_row is None and not user.expiring and not user.holds:
             continue
+        perpetual, used = user.balance_row or (0, 0)
         balance = await backend.metering.get_balance(user_id, now=now)
-        granted = user.balance_row[0] + sum(a for a, expires in user.expiring if expires > now)
+        granted = perpetual + sum(a for a, expires in user.expiring if expires > now)
         reserved = sum(a for a, expires in user.holds if expires > now)
-        want = (granted, user.balance_row[1], reserved)
+        want = (granted, used, reserved)
         got = (balance.granted_micros, balance.used_micros, balance.active_reserved_micros)
         if got != want:
             raise TransferError(f"after the import, user {user_id}'s balance reads granted/used/reserved {got}, "
