@@ -3,10 +3,11 @@
 The credits ledger keeps, per user, a balance row (``boring_credit_balances``) that must equal the sums of
 the user's rows (docs/contract.md, "The ledger"): ``perpetual_granted_micros`` = the sum of the grants
 without expiry and ``used_micros`` = the sum of the usage ledger's ``billed_cost_micros``, each saturating
-at ``rules_ledger.TOTAL_CAP``; every user with a grant without expiry or a ledger row has a balance row. :class:`LedgerCheck`
-is fed every row as the import streams it (memory: a few integers per user) and checks that before the
-import commits. After the commit, :func:`check_balances` reads every such user's balance through the target's
-own ``MeteringStore`` and compares it with what the file's rows say it must be.
+at ``rules_ledger.TOTAL_CAP``; every user with a grant without expiry or a ledger row has a balance row.
+:class:`LedgerCheck` is fed every row as the import streams it (memory: a few integers per user) and
+checks that before the import commits. After the commit, :func:`check_balances` reads the balance of every
+user with credit rows through the target's own ``MeteringStore`` and compares it with what the file's rows
+say it must be (expiring grants and live holds included, at one ``now``).
 """
 
 from __future__ import annotations
