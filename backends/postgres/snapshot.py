@@ -82,8 +82,10 @@ class PostgresDialect:
         specs = [TableSpec(name, tuple(columns[name]), tuple(keys.get(name, ()))) for name in names]
         return specs, parents
 
-    def encoder(self, kind: ColumnType) -> Callable[[Any], Encoded]:
-        return lambda value: encode_value(kind, value)
+    def encoder(self, kind: ColumnType) -> Callable[[Any], Encoded] | None:
+        if kind in ("timestamp", "bytes"):
+            return lambda value: encode_value(kind, value)
+        return None  # asyncpg gives str, int, bool and (through the json codec) decoded JSON
 
     @asynccontextmanager
     async def read_snapshot(self, db: Database) -> AsyncIterator[_Reader]:

@@ -53,8 +53,9 @@ class SqlDialect(Protocol):
     async def tables(self, catalogue: Catalogue) -> tuple[list[TableSpec], dict[str, set[str]]]:
         """Every table but ``schema_migrations`` and, per table, the tables its foreign keys reference."""
 
-    def encoder(self, kind: ColumnType) -> Callable[[Any], Encoded]:
-        """Stored value (as the driver returns it) -> encoded value of ``kind``."""
+    def encoder(self, kind: ColumnType) -> Callable[[Any], Encoded] | None:
+        """Stored value (as the driver returns it, never None) -> encoded value of ``kind``; None when the
+        driver's value is already the encoded one."""
 
     def read_snapshot(self, db: Database) -> AbstractAsyncContextManager[ReadSnapshot]:
         """A consistent read transaction on one connection of its own."""
@@ -107,12 +108,20 @@ class SqlSnapshot:
     async def rows(self, table: str) -> AsyncIterator[list[EncodedRow]]:
         spec = self._by_name[table]
         names = [name for name, _ in spec.columns]
-        encoders = [self._dialect.encoder(kind) for _, kind in spec.columns]
+        # Only the columns whose driver value is not already its encoding are touched, row by row.
+        encoders = [(i, name, encode) for i, (name, kind) in enumerate(spec.columns)
+                    if (encode := self._dialect.encoder(kind)) is not None]
         order = ", ".join(quote(k) for k in spec.key) or "1"
         sql = f"SELECT {', '.join(quote(n) for n in names)} FROM {quote(table)} ORDER BY {order}"
         async for batch in self._read.stream(sql, BATCH_ROWS):
-            yield [{name: (None if value is None else encode(value))
-                    for name, encode, value in zip(names, encoders, row, strict=True)} for row in batch]
+            out = []
+            for row in batch:
+                encoded = dict(zip(names, row, strict=True))
+                for i, name, encode in encoders:
+                    if row[i] is not None:
+                        encoded[name] = encode(row[i])
+                out.append(encoded)
+            yield out
 
 
 @asynccontextmanager

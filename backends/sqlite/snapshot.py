@@ -77,10 +77,12 @@ class SqliteDialect:
                 f"PRAGMA foreign_key_list({quote(name)})")}
         return specs, parents
 
-    def encoder(self, kind: ColumnType) -> Callable[[Any], Encoded]:
+    def encoder(self, kind: ColumnType) -> Callable[[Any], Encoded] | None:
         if kind == "timestamp":
             return _encode_micros
-        return lambda value: encode_value(kind, value)
+        if kind == "bytes":
+            return lambda value: encode_value("bytes", value)
+        return None  # text and integer: sqlite3 gives str and int
 
     @asynccontextmanager
     async def read_snapshot(self, db: Database) -> AsyncIterator[_Reader]:
