@@ -320,8 +320,12 @@ class MemorySnapshotWriter:
         missing = [name for name, _ in entry.spec.columns if name not in names]
         if missing:
             raise SnapshotError(f"{table}: the snapshot lacks column {', '.join(missing)}")
-        for values in convert_rows(convert, rows):
-            entry.load(self.staging, dict(zip(names, values, strict=True)))
+        for index, values in enumerate(convert_rows(convert, rows)):
+            try:
+                entry.load(self.staging, dict(zip(names, values, strict=True)))
+            except SnapshotError as exc:
+                exc.row = index
+                raise
 
     def _staged_counts(self) -> dict[str, int]:
         staged = _staged_backend(self.staging)

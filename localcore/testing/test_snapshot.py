@@ -16,8 +16,8 @@ from backends.memory.snapshot import TABLES as MEMORY_TABLES
 from localcore.clock import ManualClock
 from localcore.contract.backend import Backend
 from localcore.contract.snapshot import SnapshotError, SnapshotSink, SnapshotSource
-from localcore.testing.snapshot_support import BIG, populate, tables_of
-from localcore.transfer import export_to, import_from
+from localcore.testing.snapshot_support import BIG, populate, rebuild_file, tables_of
+from localcore.transfer import TransferError, export_to, import_from
 
 EXPECTED_PARENTS = {"accounts": "users", "sessions": "users", "workspace_members": "workspaces",
                     "workspace_settings": "workspaces", "workspace_invites": "workspaces"}
@@ -135,3 +135,29 @@ async def test_balances_read_the_same_after_a_restore(backend: Backend, clock: M
     clock.advance(days=31)  # the promo grant and the hold have expired on both sides alike
     later = await backend.metering.get_balance(ids["ann"])
     assert later.granted_micros == before.granted_micros - 500_000
+
+
+async def test_a_value_the_backend_cannot_keep_is_refused_never_dropped(backend: Backend, clock: ManualClock) -> None:
+    """No store writes provider tokens into ``accounts``; SQL keeps one it is given, memory (which has no
+    place for it) refuses the row by name instead of losing the value."""
+    ids = await populate(backend, clock)
+    lines = (await _exported(backend)).splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if b'"t":"accounts"' in line and b'"password":null' in line)
+    lines[at] = lines[at].replace(b'"access_token":null', b'"access_token":"ya29.secret"')
+    forged = rebuild_file(lines[:-1])
+    if backend.kind == "memory":
+        with pytest.raises(TransferError, match=f"line {at + 1}: accounts.access_token: the memory backend"):
+            await import_from(backend, io.BytesIO(forged), replace=True)
+        assert await backend.users.get_account("google", "google-123") is not None
+        return
+    await import_from(backend, io.BytesIO(forged), replace=True)
+    async with _source(backend).snapshot() as snapshot:
+        tokens = [r["access_token"] async for batch in snapshot.rows("accounts") for r in batch
+                  if r["user_id"] == ids["bob"]]
+    assert tokens == ["ya29.secret"]
+
+
+async def _exported(backend: Backend) -> bytes:
+    out = io.BytesIO()
+    await export_to(_source(backend), out, backend=backend.kind)
+    return out.getvalue()
