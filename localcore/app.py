@@ -48,6 +48,7 @@ from localcore.http.request_context import TRUST_PROXY, add_request_id_header
 from localcore.http.security_headers import setup_security_headers
 from localcore.http.trusted_hosts import trusted_hosts_guard
 from localcore.mail import Mailer, create_transport
+from localcore.mail.dev_clock import setup_dev_clock_routes
 from localcore.mail.devmailbox import DevMailbox
 from localcore.mail.routes import MailboxKey, setup_dev_mail_routes
 from localcore.metering import setup_credits
@@ -125,6 +126,7 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
     mailbox_key = MailboxKey(config.dev_mailbox_token, f"{config.app_id}.dev_mailbox",
                              secure_cookie=config.auth.session_cookie_secure)
     setup_dev_mail_routes(app, MAILER, mailbox_key, catalog)
+    setup_dev_clock_routes(app, mailbox_key, catalog)
     credits = setup_credits(app, catalog)
     if metrics is not None:
         credits.service.observer = metrics.ledger_operation

@@ -236,8 +236,11 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
 
     from backends import open_backend
     from localcore.app import create_app
+    from localcore.clock import OffsetClock
     from localcore.logs import AccessLogger
 
+    # One clock for the backend and the app, so the dev clock (``POST /api/dev/clock``) moves every TTL.
+    clock = OffsetClock()
     signals = ShutdownSignals()
     held = contextlib.ExitStack()
     try:
@@ -245,7 +248,7 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
         sock = bind_socket(config.host, config.port, reuse_port=reuse_port)
         config = with_bound_port(config, sock.getsockname()[1])
         try:
-            backend = await open_backend(config.database_url)
+            backend = await open_backend(config.database_url, clock=clock)
         except BaseException:
             sock.close()
             raise
@@ -254,7 +257,7 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
         held.close()
         raise
     try:
-        app = create_app(config, backend, plugins=plugins)
+        app = create_app(config, backend, clock=clock, plugins=plugins)
     except BaseException:  # a plugin refused at start-up (or a feature's settings): release what we hold
         sock.close()
         await backend.close()
