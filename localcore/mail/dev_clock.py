@@ -8,8 +8,8 @@ It moves every TTL because the app and the backend read one :class:`~localcore.c
 (``python -m localcore`` wires it so). It exists exactly where the dev mailbox does, and is as private:
 
 - never in production, never with a transport other than ``console://`` (no mailbox), and never over a
-  clock that cannot move (an app built with another clock): the answer is then the one an unknown route
-  gets (404 in the core envelope), so a server does not reveal the route;
+  clock that cannot move (an app built with another clock): the answer is then the closed mailbox's
+  (404 ``not_found`` in the core envelope), so a caller cannot tell a closed dev clock from none;
 - only for a request that presents the mailbox secret (``?token=``, ``x-dev-mailbox-token``, or the
   mailbox cookie: :class:`~localcore.mail.routes.MailboxKey`); without it, the same 404.
 
@@ -74,7 +74,7 @@ def setup_dev_clock_routes(app: web.Application, key: MailboxKey, catalog: Route
         return answer(clock_of(request))
 
     async def change_clock(request: web.Request) -> web.Response:
-        clock = clock_of(request)  # first: without the key even a bad body is the unknown route's 404
+        clock = clock_of(request)  # first: without the key even a bad body is a 404
         change = await parse_body(request, DevClockChange)
         if change.reset:
             clock.reset()

@@ -1,8 +1,9 @@
 """The dev clock: ``GET``/``POST /api/dev/clock`` moves the server's one clock (every TTL reads it), in
-development with console mail and the dev-mailbox secret only; elsewhere the unknown route's 404.
+development with console mail and the dev-mailbox secret only; elsewhere the 404 of a closed mailbox.
 
-Runs over the shipped ``localcore_client`` fixture, whose app and backend share an ``OffsetClock`` as
-``python -m localcore`` wires them, on memory, SQLite and Postgres.
+Sessions, invites and credits holds lapse when it passes their TTL. Runs over the shipped
+``localcore_client`` fixture, whose app and backend share an ``OffsetClock`` as ``python -m localcore``
+wires them, on memory, SQLite and Postgres.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from localcore import create_app, load_config
 from localcore.app import build_mailer
 from localcore.clock import Clock, ManualClock, OffsetClock, iso
+from localcore.metering.feature import CREDITS
 from localcore.store import Backend
 from localcore.testing.app_client import LocalcoreClient
 from localcore.testing.app_fixtures import TEST_ENV
@@ -71,6 +73,18 @@ async def test_a_session_ends_when_the_clock_passes_its_ttl(localcore_client: Lo
     assert (await move(localcore_client, {"advanceSeconds": 30 * DAY + 1}))[0] == 200  # the 30-day TTL
     status, body = await ada.call("GET", "/api/v1/me")
     assert (status, body.get("code")) == (401, "unauthorized"), body
+
+
+async def test_a_credits_hold_lapses_when_the_clock_passes_its_ttl(localcore_client: LocalcoreClient) -> None:
+    ada = await localcore_client.signed_in("ada@example.com")
+    assert ada.user is not None
+    await ada.app[CREDITS].service.reserve_run(ada.user.id, "run-left-open")  # a run that never settles
+    held = await ada.balance()
+    assert held["activeReservedMicros"] == 1_000_000  # the default 1 EUR hold
+    assert (await move(localcore_client, {"advanceSeconds": 7200}))[0] == 200  # BORING_CREDITS_RESERVATION_TTL_SECONDS
+    lapsed = await ada.balance()
+    assert lapsed["activeReservedMicros"] == 0
+    assert lapsed["availableMicros"] == held["availableMicros"] + 1_000_000
 
 
 @pytest.mark.parametrize("body", [
