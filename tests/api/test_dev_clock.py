@@ -172,3 +172,16 @@ async def test_refused_over_a_clock_that_cannot_move(started: list[TestClient[An
                                                      localcore_backend: Backend, clock: ManualClock) -> None:
     client = await _client_of(started, load_config(env=TEST_ENV), localcore_backend, clock)
     assert (await client.get(CLOCK, headers=KEY)).status == 404
+
+
+async def test_the_openapi_document_describes_both_operations(localcore_client: LocalcoreClient) -> None:
+    status, document = await localcore_client.call("GET", "/api/openapi.json")
+    assert status == 200
+    operations = document["paths"][CLOCK]
+    assert set(operations) == {"get", "post"}
+    body = operations["post"]["requestBody"]["content"]["application/json"]["schema"]
+    schema = document["components"]["schemas"][body["$ref"].rsplit("/", 1)[-1]] if "$ref" in body else body
+    assert set(schema["properties"]) == {"advanceSeconds", "reset"}
+    for operation in operations.values():
+        assert {"200", "404"} <= set(operation["responses"])
+        assert {p["name"] for p in operation["parameters"]} >= {"token", "x-dev-mailbox-token"}
