@@ -83,7 +83,7 @@ def catches(pid: int, signum: int) -> bool:
 
 
 def test_a_sigterm_during_start_up_ends_the_start_in_a_clean_stop(tmp_path: Path) -> None:
-    with server(tmp_path) as (proc, port):
+    with server(tmp_path) as (proc, _):
         # Before its first line runs, no program can handle a signal; from then on localcore must. Waiting
         # for the handler (rather than a fixed sleep) keeps a loaded machine from signalling the bare
         # interpreter, which the kernel rightly ends with -15.
