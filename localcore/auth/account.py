@@ -106,10 +106,11 @@ class AccountService:
     async def revoke_sessions(self, user: User, *, keep_token_hash: str | None = None) -> int:
         """Revoke every session of the user but the one kept (one ``auth.session_revoke`` event)."""
         return await self.auth.sessions.revoke_all(user.id, keep_token_hash=keep_token_hash,
-                                                   audit=_revoked(user, None))
+                                                   audit=_revoked(user, None, all_=keep_token_hash is None))
 
 
-def _revoked(user: User, session_id: str | None) -> AuditRecord:
-    """``details.sessionId`` names the one session (the row id, never its token); None: "all others"."""
-    details = {"sessionId": session_id} if session_id else {"others": True}
+def _revoked(user: User, session_id: str | None, *, all_: bool = False) -> AuditRecord:
+    """``details.sessionId`` names the one session (the row id, never its token); else ``details.scope``
+    is ``all`` or ``others``; the store adds ``details.sessions`` (how many went)."""
+    details: dict[str, object] = {"sessionId": session_id} if session_id else {"scope": "all" if all_ else "others"}
     return user_event("auth.session_revoke", user.id, details=details)
