@@ -4,6 +4,7 @@ how a deleted actor is shown. Every action's real HTTP flow is walked in ``test_
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -13,7 +14,9 @@ import pytest
 from localcore.appkeys import CONFIG
 from localcore.audit.models import AuditPageOut
 from localcore.clock import ManualClock
+from localcore.contract.audit import AuditRecord
 from localcore.store import Backend
+from tests.api.auth_support import make_config
 from tests.api.workspace_fixtures import STRONG_PASSWORD, AiohttpClient, Harness, Person, open_harness
 
 
@@ -158,3 +161,20 @@ async def test_a_deleted_actor_is_shown_as_deleted_and_their_own_activity_goes(h
     # deletion removed with him), and the deletion itself is recorded.
     assert sorted(e.action for e in left) == ["account.delete", "member.add", "workspace.create", "workspace.update"]
     assert all(e.workspace_id is not None for e in left if e.action != "account.delete")
+
+
+async def test_the_server_sweeps_events_past_the_retention_in_the_background(
+        aiohttp_client: AiohttpClient, backend: Backend, clock: ManualClock) -> None:
+    old = await backend.audit.append(AuditRecord("auth.sign_in", actor_id=str(uuid.uuid4())))
+    clock.advance(days=31)
+    recent = await backend.audit.append(AuditRecord("auth.sign_in", actor_id=str(uuid.uuid4())))
+    harness = await open_harness(aiohttp_client, backend, clock, config=make_config(AUDIT_RETENTION_DAYS="30"))
+    try:
+        for _ in range(200):  # the sweep runs as the server starts, off the request path
+            if len(await backend.audit.search()) == 1:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await harness.server.close()
+    assert [e.id for e in await backend.audit.search()] == [recent.id]
+    assert old.id != recent.id
