@@ -34,10 +34,10 @@ from localcore.config_rules import (
     default_trusted_hosts,
     production_problems,
     proxy_hops,
-    redact,
     url_host,
 )
 from localcore.config_rules import env_bool as _bool
+from localcore.config_rules import redact as redact
 from localcore.errors import ConfigError
 from localcore.metering import CreditsSettings, load_credits_settings
 

@@ -27,8 +27,9 @@ async def walk(backend: Backend, limit: int, during: list[AuditRecord] | None = 
     before = None
     pending = list(during or [])
     while True:
-        page, *_ = await asyncio.gather(backend.audit.list_for_workspace(WS, limit=limit, before=before),
-                                        *(backend.audit.append(pending.pop()) for _ in range(min(2, len(pending)))))
+        writes = [asyncio.create_task(backend.audit.append(pending.pop())) for _ in range(min(2, len(pending)))]
+        page = await backend.audit.list_for_workspace(WS, limit=limit, before=before)  # while they run
+        await asyncio.gather(*writes)
         seen += page
         if len(page) < limit:
             return seen
