@@ -2,7 +2,12 @@
 
 Every mutating method takes the lock, validates first and mutates last, so a failure leaves nothing half
 done (the same all-or-nothing rule the SQL backends get from transactions). Records are frozen
-dataclasses, so callers can never mutate stored state by accident.
+dataclasses, so callers can never mutate stored state by accident. An audited write stores its event
+(``MemoryAuditStore.write``) in that same last step, so an event exists exactly when its change does.
+
+Modules: ``state`` (the shared dicts and the lock), ``users``, ``sessions`` (sessions, tokens,
+idempotency, rate limits), ``workspaces``, ``metering`` (the ledger, with its own per-key locks) and
+``audit``.
 """
 
 from __future__ import annotations
