@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +24,18 @@ ENV = {"LOCALCORE_ENV": "test", "LOCALCORE_KEYRING": "null", "BETTER_AUTH_SECRET
        "WORKSPACE_SETTINGS_ENCRYPTION_KEY": "k" * 64, "MAIL_FROM": "T <t@example.com>",
        "MAIL_TRANSPORT_URL": "console://"}
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _keep_logging() -> Iterator[None]:
+    """``main`` configures logging for a real command (root handler, ``aiohttp.access`` at WARNING): put
+    it back so the HTTP tests that run after these still see their records."""
+    root, access = logging.getLogger(), logging.getLogger("aiohttp.access")
+    handlers, level, access_level = list(root.handlers), root.level, access.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    access.setLevel(access_level)
 
 
 @pytest.fixture
