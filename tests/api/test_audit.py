@@ -103,6 +103,7 @@ async def test_my_activity_holds_my_events_and_never_another_users_auth_events(h
     await bob.client.sign_out()
     await bob.client.sign_in("bob@example.com")
     await ada.client.sign_in("bob@example.com", "wrong-password-123", expect=401)
+    await ada.client.drain()  # the failed sign-in's event is written after the answer
     workspace = await h.team(ada, editor=bob)
     mine = (await page(ada, "/api/v1/me/activity"))["events"]
     theirs = (await page(bob, "/api/v1/me/activity?limit=200"))["events"]
