@@ -40,6 +40,7 @@ FEATURE_HELP = {
     "rotate-settings-key": "re-encrypt every workspace setting under the current encryption key",
     "backup": "write a consistent copy of the SQLite database while the server runs",
     "restore": "put a backup in place of a stopped data directory's SQLite database",
+    "audit": "show the audit log (filter by workspace, user, action, time; --json for one object per line)",
 }
 
 
@@ -121,6 +122,10 @@ def _feature_commands() -> dict[str, Command]:
 
         commands["backup"] = BACKUP_COMMAND
         commands["restore"] = RESTORE_COMMAND
+    with contextlib.suppress(ImportError):
+        from localcore.audit.cli import COMMAND as audit_command
+
+        commands["audit"] = audit_command
     return commands
 
 

@@ -30,8 +30,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
+from backends.memory.audit import MemoryAuditStore
 from localcore.contract import rules_ledger as rules
 from localcore.contract import rules_ledger_writes as writes
+from localcore.contract.audit import AuditRecord
 from localcore.contract.clock import Clock
 from localcore.contract.ledger import (
     CreditGrantRecord,
@@ -86,6 +88,7 @@ class _Tx:
         self.purchases: dict[str, CreditPurchaseRecord] = {}
         self.reservations: dict[str, UsageReservationRecord] = {}
         self.ledger: dict[str, UsageLedgerRecord] = {}
+        self.events: list[AuditRecord] = []  # written by commit(), with the rows
 
     # ---- reads (overlay first)
     def purchase(self, order_id: str) -> CreditPurchaseRecord | None:
@@ -211,6 +214,8 @@ class MemoryMeteringStore(MeteringStoreBase[_Tx]):
         self._state = _State()
         #: The per-key locks; empty whenever no ledger operation is running.
         self.locks = KeyedLocks()
+        #: Where committed transactions write their events (the backend's audit log).
+        self.audit = MemoryAuditStore(clock)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -228,6 +233,8 @@ class MemoryMeteringStore(MeteringStoreBase[_Tx]):
                 await self._lock(tx, key)
             yield tx
             tx.commit()
+            for record in tx.events:  # the same synchronous step as the commit
+                self.audit.write(record)
 
     async def _lock(self, tx: _Tx, key: str) -> None:
         """Hold ``key`` until ``tx`` ends (the memory twin of ``pg_advisory_xact_lock``)."""
@@ -269,6 +276,9 @@ class MemoryMeteringStore(MeteringStoreBase[_Tx]):
 
     def _locked(self, *keys: str) -> AbstractAsyncContextManager[_Tx]:
         return self._transaction(*keys)
+
+    async def _write_audit(self, tx: _Tx, record: AuditRecord) -> None:
+        tx.events.append(record)
 
     async def _lock_user(self, tx: _Tx, user_id: str) -> None:
         await self._lock(tx, user_lock_key(user_id))

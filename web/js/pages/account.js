@@ -7,12 +7,14 @@ import { appLayout } from "../layout.js";
 import { navigate, reload } from "../router.js";
 import { clearCache, displayName, flash, invalidate, loadIdentity, refreshSession, state } from "../state.js";
 import { avatar, button, card, chip, confirmDialog, createForm, liveRegion, notice, validators, withBusy } from "../ui.js";
+import { activityCard } from "./audit.js";
 import { resendSection } from "./links.js";
 
 const SECTIONS = [
   ["profile", "Profile"],
   ["password", "Password"],
   ["sessions", "Sessions"],
+  ["activity", "Activity"],
   ["about", "About this server"],
   ["danger-zone", "Delete account"],
 ];
@@ -42,6 +44,7 @@ export async function accountPage(ctx) {
         profileCard(user, me),
         passwordCard(user),
         sessionsCard(sessions),
+        await activityCard(ctx.signal),
         aboutCard(capabilities),
         deleteCard(user))));
 }
