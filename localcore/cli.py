@@ -42,6 +42,7 @@ FEATURE_HELP = {
     "restore": "put a backup in place of a stopped data directory's SQLite database",
     "export": "write every table, as one consistent snapshot, to a file any backend can import",
     "import": "load an export into an empty backend (SQLite or Postgres; --replace to overwrite)",
+    "audit": "show the audit log (filter by workspace, user, action, time; --json for one object per line)",
 }
 
 
@@ -128,6 +129,10 @@ def _feature_commands() -> dict[str, Command]:
 
         commands["export"] = EXPORT_COMMAND
         commands["import"] = IMPORT_COMMAND
+    with contextlib.suppress(ImportError):
+        from localcore.audit.cli import COMMAND as audit_command
+
+        commands["audit"] = audit_command
     return commands
 
 
@@ -243,8 +248,11 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
 
     from backends import open_backend
     from localcore.app import create_app
+    from localcore.clock import OffsetClock
     from localcore.logs import AccessLogger
 
+    # One clock for the backend and the app, so the dev clock (``POST /api/dev/clock``) moves every TTL.
+    clock = OffsetClock()
     signals = ShutdownSignals()
     held = contextlib.ExitStack()
     try:
@@ -252,7 +260,7 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
         sock = bind_socket(config.host, config.port, reuse_port=reuse_port)
         config = with_bound_port(config, sock.getsockname()[1])
         try:
-            backend = await open_backend(config.database_url)
+            backend = await open_backend(config.database_url, clock=clock)
         except BaseException:
             sock.close()
             raise
@@ -261,7 +269,7 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
         held.close()
         raise
     try:
-        app = create_app(config, backend, plugins=plugins)
+        app = create_app(config, backend, clock=clock, plugins=plugins)
     except BaseException:  # a plugin refused at start-up (or a feature's settings): release what we hold
         sock.close()
         await backend.close()

@@ -30,8 +30,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
+from backends.memory.audit import MemoryAuditStore
 from localcore.contract import rules_ledger as rules
 from localcore.contract import rules_ledger_writes as writes
+from localcore.contract.audit import AuditRecord
 from localcore.contract.clock import Clock
 from localcore.contract.ledger import (
     CreditGrantRecord,
@@ -74,8 +76,7 @@ class _State:
     # maintained per-user totals (the SQL backends' boring_credit_balances)
     perpetual: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     used: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    # when a user's totals last moved (the balance row's updated_at; as on SQL, only perpetual grants and
-    # ledger rows move them, so a user with expiring grants only has no balance row)
+    # the balance row's updated_at: as on SQL, only perpetual grants and ledger rows set it (or make the row)
     totals_updated_at: dict[str, datetime] = field(default_factory=dict)
 
 
@@ -89,6 +90,7 @@ class _Tx:
         self.purchases: dict[str, CreditPurchaseRecord] = {}
         self.reservations: dict[str, UsageReservationRecord] = {}
         self.ledger: dict[str, UsageLedgerRecord] = {}
+        self.events: list[AuditRecord] = []  # written by commit(), with the rows
 
     # ---- reads (overlay first)
     def purchase(self, order_id: str) -> CreditPurchaseRecord | None:
@@ -216,6 +218,8 @@ class MemoryMeteringStore(MeteringStoreBase[_Tx]):
         self._state = _State()
         #: The per-key locks; empty whenever no ledger operation is running.
         self.locks = KeyedLocks()
+        #: Where committed transactions write their events (the backend's audit log).
+        self.audit = MemoryAuditStore(clock)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -233,6 +237,8 @@ class MemoryMeteringStore(MeteringStoreBase[_Tx]):
                 await self._lock(tx, key)
             yield tx
             tx.commit()
+            for record in tx.events:  # the same synchronous step as the commit
+                self.audit.write(record)
 
     async def _lock(self, tx: _Tx, key: str) -> None:
         """Hold ``key`` until ``tx`` ends (the memory twin of ``pg_advisory_xact_lock``)."""
@@ -274,6 +280,9 @@ class MemoryMeteringStore(MeteringStoreBase[_Tx]):
 
     def _locked(self, *keys: str) -> AbstractAsyncContextManager[_Tx]:
         return self._transaction(*keys)
+
+    async def _write_audit(self, tx: _Tx, record: AuditRecord) -> None:
+        tx.events.append(record)
 
     async def _lock_user(self, tx: _Tx, user_id: str) -> None:
         await self._lock(tx, user_lock_key(user_id))
@@ -403,9 +412,8 @@ class MemoryMeteringStore(MeteringStoreBase[_Tx]):
         for totals in (s.billed_by_reservation, s.billed_by_run):
             for key in [k for k in totals if k[0] == user_id]:
                 del totals[key]
-        s.perpetual.pop(user_id, None)
-        s.used.pop(user_id, None)
-        s.totals_updated_at.pop(user_id, None)
+        for per_user in (s.perpetual, s.used, s.totals_updated_at):
+            per_user.pop(user_id, None)
 
     # ------------------------------------------------------------------ MeteringInspector
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from backends.sql.audit import SqlAuditStore
 from backends.sql.db import Database
 from backends.sql.metering import SqlMeteringStore
 from backends.sql.snapshot import SqlDialect, SqlSnapshot, SqlSnapshotWriter, sql_restore, sql_snapshot
@@ -35,6 +36,7 @@ class SqlBackend:
         self.idempotency = SqlIdempotencyStore(db, clock)
         self.rate_limits = SqlRateLimitStore(db, clock)
         self.metering = SqlMeteringStore(db, clock, ledger_vocabulary)
+        self.audit = SqlAuditStore(db, clock)
         self._closed = False
 
     async def ping(self) -> None:

@@ -1,8 +1,9 @@
 """Helpers for the snapshot contract tests and the transfer tests: a backend with a row in every table, and
 a table-by-table comparison of two backends that ignores only how each stores a type.
 
-``populate`` writes through the stores (so every value is one a real server writes), then adds rows to the
-tables no store writes (``telemetry_events``, ``workspace_runtime_resources``) through the backend's own
+``populate`` writes through the stores (so every value is one a real server writes; ``audit_events`` gets
+its rows from the stores' ``audit=`` keyword, as the services write them), then adds rows to the tables no
+store writes (``telemetry_events``, ``workspace_runtime_resources``) through the backend's own
 snapshot sink. ``tables_of`` reads a backend through its snapshot and normalises every value to the
 precise type the memory backend declares (integer 0/1 -> bool, JSON text -> its value, epoch microseconds
 -> datetime), so an SQLite table and a Postgres table with the same content compare equal, and nothing
@@ -18,6 +19,7 @@ from typing import Any
 
 from backends.memory.snapshot import TABLES as MEMORY_TABLES
 from localcore.clock import ManualClock
+from localcore.contract.audit import AuditRecord
 from localcore.contract.backend import Backend
 from localcore.contract.snapshot import ColumnType, SnapshotSource, TableSpec, converter
 from localcore.contract.tokens import hash_token
@@ -31,8 +33,10 @@ BIG = 2**53 - 1  # the largest total the ledger accepts: JSON must carry it exac
 async def populate(backend: Backend, clock: ManualClock) -> dict[str, str]:
     """At least one row in every table; returns the ids the tests look up."""
     now = clock()
+    sign_up = AuditRecord("auth.sign_up", ip="127.0.0.1", user_agent="pytest Ä", request_id="req-1",
+                          details={"method": "password", "nested": {"n": 2**60 + 1, "l": [None, 1.5]}})
     ann = await backend.users.create_user(email="ann@example.com", name="Ann Ä", password_hash=PASSWORD_HASH,
-                                          email_verified=True)
+                                          email_verified=True, audit=sign_up)
     bob = await backend.users.create_user(email="bob@example.com", name="Bob", image="https://x.test/b.png")
     await backend.users.link_account(user_id=bob.id, provider_id="google", account_id="google-123")
     await backend.sessions.create_session(token_hash=hash_token("session-1"), user_id=ann.id,
@@ -46,7 +50,9 @@ async def populate(backend: Backend, clock: ManualClock) -> dict[str, str]:
     ws = await backend.workspaces.create_workspace(user_id=ann.id, name="Main", app_id=APP, is_default=True)
     gone = await backend.workspaces.create_workspace(user_id=ann.id, name="Old", app_id=APP)
     await backend.workspaces.delete_workspace(gone.id)
-    await backend.workspaces.add_member(ws.id, bob.id, "editor")
+    await backend.workspaces.add_member(ws.id, bob.id, "editor",
+                                        audit=AuditRecord("member.add", actor_id=ann.id, workspace_id=ws.id,
+                                                          target_type="user", target_id=bob.id))
     await backend.workspaces.put_workspace_settings(ws.id, {"API_KEY": (bytes(range(256)), "key-1")})
     invite = await backend.workspaces.create_invite(ws.id, email="cy@example.com", role="viewer", invited_by=ann.id)
     await backend.workspaces.increment_invite_failed_attempts(invite.invite.id)
@@ -56,7 +62,7 @@ async def populate(backend: Backend, clock: ManualClock) -> dict[str, str]:
     await backend.idempotency.complete("idem-1", status=201, body={"ok": True, "n": 2**60 + 1, "list": [None, 1.5]})
     await backend.rate_limits.hit("sign-in:ann", window_seconds=60, now=now)
     metering = backend.metering
-    await metering.grant_once(ann.id, "signup", 2_000_000)
+    await metering.grant_once(ann.id, "signup", 2_000_000, audit=AuditRecord("credits.grant"))  # the system's
     await metering.grant_once(ann.id, "promo", 500_000, expires_at=now + timedelta(days=30))
     await metering.grant_once(bob.id, "trial", 700_000, expires_at=now + timedelta(days=3))  # no balance row
     await metering.grant_purchase_once("order-1", ann.id, BIG - 10_000_000, source="stripe", test_mode=True,

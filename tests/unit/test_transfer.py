@@ -100,6 +100,10 @@ async def test_every_table_moves_from_each_kind_to_each_kind(source: str, target
     assert result.header.backend == source and result.balances_checked == 2  # Ann, and Bob's expiring grant
     assert await tables_of(destination) == await tables_of(origin)
     assert await destination.metering.get_balance(ids["ann"]) == await origin.metering.get_balance(ids["ann"])
+    # The audit log reads back through the target's own store (memory: the object the backend serves).
+    events = await destination.audit.list_for_user(ids["ann"], limit=50)
+    assert events == await origin.audit.list_for_user(ids["ann"], limit=50)
+    assert {e.action for e in events} == {"auth.sign_up", "member.add", "credits.grant"}
 
 
 async def test_sqlite_to_postgres_to_memory_to_sqlite_loses_nothing(fresh: Make, clock: ManualClock) -> None:
