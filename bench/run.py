@@ -29,6 +29,7 @@ import bench_ledger
 import bench_me
 import bench_memory
 import bench_startup
+import bench_transfer
 from harness import Context, add_arguments, options_from, use_wrk
 from report import Figure, failed, render, to_json
 
@@ -39,6 +40,7 @@ BENCHMARKS: dict[str, Callable[[Context], list[Figure]]] = {
     bench_memory.NAME: bench_memory.run,
     bench_startup.NAME: bench_startup.run,
     bench_ledger.NAME: bench_ledger.run,
+    bench_transfer.NAME: bench_transfer.run,
 }
 
 

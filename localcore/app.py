@@ -10,6 +10,8 @@ Middleware order (outermost first) — each is one module under ``localcore/http
    origin check     browser writes must come from an allowed origin (CSRF, login CSRF)
    auth gate        route families that need a session answer 401 without one
    rate limits      counters in the backend, shared by every process
+   audit context    makes the client (IP, user agent, request id) known to the audit events the
+                    services build (``localcore/audit/context.py``); never refuses
 The request id and the CSP nonce are created lazily on first use (``request_context.request_id``,
 ``security_headers.csp_nonce``); security headers, ``x-request-id`` and the rate-limit headers are
 added by one ``on_response_prepare`` hook so static files and errors get them too. Every layer costs
@@ -31,6 +33,7 @@ from pathlib import Path
 from aiohttp import web
 
 from localcore.appkeys import BACKEND, CAPABILITIES, CATALOG, CLOCK, CONFIG, MAILER, RATE_LIMITER
+from localcore.audit import request_context_guard, setup_audit
 from localcore.auth import setup_auth
 from localcore.clock import Clock, system_clock
 from localcore.config import Config
@@ -48,6 +51,7 @@ from localcore.http.request_context import TRUST_PROXY, write_request_id
 from localcore.http.security_headers import setup_security_headers
 from localcore.http.trusted_hosts import trusted_hosts_guard
 from localcore.mail import Mailer, create_transport
+from localcore.mail.dev_clock import setup_dev_clock_routes
 from localcore.mail.devmailbox import DevMailbox
 from localcore.mail.routes import MailboxKey, setup_dev_mail_routes
 from localcore.metering import setup_credits
@@ -89,6 +93,7 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
         origin_check_guard(config.cookie_name, config.trusted_origins),
         auth_gate,
         rate_limiter.guard,
+        request_context_guard,
     ]
     metrics = Metrics(storage=_storage_probe(backend)) if config.metrics_enabled else None
     app = web.Application(
@@ -120,9 +125,11 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
     setup_system_routes(app, catalog)
     auth = setup_auth(app, catalog)
     setup_workspaces(app, catalog, auth=auth)
+    setup_audit(app, catalog)
     mailbox_key = MailboxKey(config.dev_mailbox_token, f"{config.app_id}.dev_mailbox",
                              secure_cookie=config.auth.session_cookie_secure)
     setup_dev_mail_routes(app, MAILER, mailbox_key, catalog)
+    setup_dev_clock_routes(app, mailbox_key, catalog)
     credits = setup_credits(app, catalog)
     if metrics is not None:
         credits.service.observer = metrics.ledger_operation

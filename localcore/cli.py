@@ -40,6 +40,9 @@ FEATURE_HELP = {
     "rotate-settings-key": "re-encrypt every workspace setting under the current encryption key",
     "backup": "write a consistent copy of the SQLite database while the server runs",
     "restore": "put a backup in place of a stopped data directory's SQLite database",
+    "export": "write every table, as one consistent snapshot, to a file any backend can import",
+    "import": "load an export into an empty backend (SQLite or Postgres; --replace to overwrite)",
+    "audit": "show the audit log (filter by workspace, user, action, time; --json for one object per line)",
 }
 
 
@@ -121,6 +124,15 @@ def _feature_commands() -> dict[str, Command]:
 
         commands["backup"] = BACKUP_COMMAND
         commands["restore"] = RESTORE_COMMAND
+    with contextlib.suppress(ImportError):
+        from localcore.transfer.cli import EXPORT_COMMAND, IMPORT_COMMAND
+
+        commands["export"] = EXPORT_COMMAND
+        commands["import"] = IMPORT_COMMAND
+    with contextlib.suppress(ImportError):
+        from localcore.audit.cli import COMMAND as audit_command
+
+        commands["audit"] = audit_command
     return commands
 
 
@@ -236,8 +248,11 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
 
     from backends import open_backend
     from localcore.app import create_app
+    from localcore.clock import OffsetClock
     from localcore.logs import AccessLogger
 
+    # One clock for the backend and the app, so the dev clock (``POST /api/dev/clock``) moves every TTL.
+    clock = OffsetClock()
     signals = ShutdownSignals()
     held = contextlib.ExitStack()
     try:
@@ -245,7 +260,7 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
         sock = bind_socket(config.host, config.port, reuse_port=reuse_port)
         config = with_bound_port(config, sock.getsockname()[1])
         try:
-            backend = await open_backend(config.database_url, pool_size=config.database_pool_size)
+            backend = await open_backend(config.database_url, clock=clock, pool_size=config.database_pool_size)
         except BaseException:
             sock.close()
             raise
@@ -254,7 +269,7 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
         held.close()
         raise
     try:
-        app = create_app(config, backend, plugins=plugins)
+        app = create_app(config, backend, clock=clock, plugins=plugins)
     except BaseException:  # a plugin refused at start-up (or a feature's settings): release what we hold
         sock.close()
         await backend.close()

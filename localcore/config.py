@@ -23,6 +23,12 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from localcore.config_rules import (
+    REDACTED as REDACTED,
+)
+from localcore.config_rules import (
+    SECRET_KEYWORDS as SECRET_KEYWORDS,
+)
+from localcore.config_rules import (
     bootstrap_choice,
     database_url_choice,
     default_trusted_hosts,
@@ -31,15 +37,13 @@ from localcore.config_rules import (
     url_host,
 )
 from localcore.config_rules import env_bool as _bool
+from localcore.config_rules import redact as redact
 from localcore.errors import ConfigError
 from localcore.metering import CreditsSettings, load_credits_settings
 
 DEFAULT_PORT = 8787
 DEFAULT_HOST = "127.0.0.1"
 MAIL_SCHEMES = ("resend://", "smtp://", "smtps://", "console://", "console-capture://")
-SECRET_KEYWORDS = ("secret", "token", "clientsecret", "password", "authorization", "cookie", "key",
-                   "database_url", "transport_url")
-REDACTED = "[REDACTED]"
 _WINDOW = re.compile(r"^\s*(\d+)\s*(ms|millisecond|second|minute|hour|day)s?\s*$", re.IGNORECASE)
 _WINDOW_SECONDS = {"ms": 0.001, "millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
@@ -160,6 +164,8 @@ class Config(_Model):
     #: them (``localcore.plugins.configured_plugins``) with its ``--plugin`` ones and the installed ones.
     plugins: tuple[str, ...] = ()
     bootstrap: bool = True
+    #: ``[audit] retention_days`` / ``AUDIT_RETENTION_DAYS``: audit events older than this are swept.
+    audit_retention_days: int = Field(default=365, ge=1, le=36500)
     #: ``auth.url`` was derived from host and port (no ``BETTER_AUTH_URL``): ``serve`` rewrites it with
     #: the port actually bound when ``--port 0`` asked for a free one.
     public_url_derived: bool = False
@@ -208,33 +214,6 @@ class Config(_Model):
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def redact(value: Any, extra_keywords: tuple[str, ...] = ()) -> Any:
-    """Replace the value of every key whose lowercase name contains a secret keyword, at any depth;
-    mask passwords inside URLs."""
-    keywords = SECRET_KEYWORDS + extra_keywords
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            lowered = str(key).lower()
-            if any(k in lowered for k in keywords) and item not in (None, "", {}, []):
-                out[key] = _mask_url(item) if lowered.endswith("_url") and isinstance(item, str) else REDACTED
-            else:
-                out[key] = redact(item, extra_keywords)
-        return out
-    if isinstance(value, list | tuple):
-        return [redact(v, extra_keywords) for v in value]
-    return value
-
-
-def _mask_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@", 1)
-    if parts.scheme == "resend":
-        return "resend://***"
-    return url
 
 
 # --------------------------------------------------------------------------- loading
@@ -411,6 +390,9 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
     if get("LOCALCORE_WEB_ROOT"):
         raw["web_root"] = Path(env["LOCALCORE_WEB_ROOT"])
     raw["bootstrap"] = bootstrap_choice(overrides, env, server, production, problems)
+    retention = get("AUDIT_RETENTION_DAYS") or section("audit").get("retention_days")
+    if retention is not None:
+        raw["audit_retention_days"] = _int(retention, "audit.retention_days", problems)
     if production:
         problems += production_problems(raw)
 

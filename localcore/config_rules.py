@@ -161,3 +161,35 @@ def database_url_choice(overrides: Mapping[str, Any], get: Any, server: Mapping[
     if stores and stores not in ("sqlite", "local"):
         problems.append(f"CORE_STORES: must be memory, sqlite or postgres (got {stores!r})")
     return f"sqlite:///{(data_dir / 'localcore.db').resolve()}"
+
+
+SECRET_KEYWORDS = ("secret", "token", "clientsecret", "password", "authorization", "cookie", "key",
+                   "database_url", "transport_url")
+REDACTED = "[REDACTED]"
+
+
+def redact(value: Any, extra_keywords: tuple[str, ...] = ()) -> Any:
+    """Replace the value of every key whose lowercase name contains a secret keyword, at any depth;
+    mask passwords inside URLs."""
+    keywords = SECRET_KEYWORDS + extra_keywords
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            lowered = str(key).lower()
+            if any(k in lowered for k in keywords) and item not in (None, "", {}, []):
+                out[key] = _mask_url(item) if lowered.endswith("_url") and isinstance(item, str) else REDACTED
+            else:
+                out[key] = redact(item, extra_keywords)
+        return out
+    if isinstance(value, list | tuple):
+        return [redact(v, extra_keywords) for v in value]
+    return value
+
+
+def _mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    if parts.scheme == "resend":
+        return "resend://***"
+    return url

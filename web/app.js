@@ -4,6 +4,7 @@ import { HttpError } from "./js/api.js";
 import { replace } from "./js/dom.js";
 import { cannotReachServer, notFoundScreen, somethingWentWrong, syncThemeControls } from "./js/layout.js";
 import { accountPage } from "./js/pages/account.js";
+import { workspaceAuditPage } from "./js/pages/audit.js";
 import { forgotPasswordPage, authErrorPage, resetPasswordPage, signInPage, signUpPage } from "./js/pages/auth.js";
 import { creditsPage, devCheckoutPage } from "./js/pages/credits.js";
 import { devMailPage } from "./js/pages/devmail.js";
@@ -34,6 +35,7 @@ route("/workspace/:id", workspacePage);
 route("/workspace/:id/members", membersPage);
 route("/workspace/:id/invites", invitesPage);
 route("/workspace/:id/settings", workspaceSettingsPage);
+route("/workspace/:id/audit", workspaceAuditPage);
 // Upstream's short form.
 route("/w/:id", (ctx) => ({ redirect: `/workspace/${encodeURIComponent(ctx.params.id)}` }));
 route("/w/:id/:section", (ctx) => ({

@@ -30,8 +30,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
+from backends.memory.audit import MemoryAuditStore
 from localcore.contract import rules_ledger as rules
 from localcore.contract import rules_ledger_writes as writes
+from localcore.contract.audit import AuditRecord
 from localcore.contract.clock import Clock
 from localcore.contract.ledger import (
     CreditGrantRecord,
@@ -74,6 +76,8 @@ class _State:
     # maintained per-user totals (the SQL backends' boring_credit_balances)
     perpetual: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     used: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # the balance row's updated_at: as on SQL, only perpetual grants and ledger rows set it (or make the row)
+    totals_updated_at: dict[str, datetime] = field(default_factory=dict)
 
 
 class _Tx:
@@ -86,6 +90,7 @@ class _Tx:
         self.purchases: dict[str, CreditPurchaseRecord] = {}
         self.reservations: dict[str, UsageReservationRecord] = {}
         self.ledger: dict[str, UsageLedgerRecord] = {}
+        self.events: list[AuditRecord] = []  # written by commit(), with the rows
 
     # ---- reads (overlay first)
     def purchase(self, order_id: str) -> CreditPurchaseRecord | None:
@@ -175,6 +180,7 @@ class _Tx:
             s.user_grants[grant.user_id].append(grant.id)
             if grant.expires_at is None:
                 s.perpetual[grant.user_id] += grant.amount_micros
+                s.totals_updated_at[grant.user_id] = grant.created_at
             else:
                 bisect.insort(s.expiring[grant.user_id], (grant.expires_at, grant.id))
         for purchase in self.purchases.values():
@@ -195,6 +201,7 @@ class _Tx:
             s.ledger[usage.id] = usage
             s.user_ledger[usage.user_id].append(usage.id)
             s.used[usage.user_id] += usage.billed_cost_micros
+            s.totals_updated_at[usage.user_id] = usage.created_at
             if usage.reservation_id is not None:
                 s.billed_by_reservation[(usage.user_id, usage.reservation_id)] += usage.billed_cost_micros
             if usage.run_id is not None:
@@ -211,6 +218,8 @@ class MemoryMeteringStore(MeteringStoreBase[_Tx]):
         self._state = _State()
         #: The per-key locks; empty whenever no ledger operation is running.
         self.locks = KeyedLocks()
+        #: Where committed transactions write their events (the backend's audit log).
+        self.audit = MemoryAuditStore(clock)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -228,6 +237,8 @@ class MemoryMeteringStore(MeteringStoreBase[_Tx]):
                 await self._lock(tx, key)
             yield tx
             tx.commit()
+            for record in tx.events:  # the same synchronous step as the commit
+                self.audit.write(record)
 
     async def _lock(self, tx: _Tx, key: str) -> None:
         """Hold ``key`` until ``tx`` ends (the memory twin of ``pg_advisory_xact_lock``)."""
@@ -269,6 +280,9 @@ class MemoryMeteringStore(MeteringStoreBase[_Tx]):
 
     def _locked(self, *keys: str) -> AbstractAsyncContextManager[_Tx]:
         return self._transaction(*keys)
+
+    async def _write_audit(self, tx: _Tx, record: AuditRecord) -> None:
+        tx.events.append(record)
 
     async def _lock_user(self, tx: _Tx, user_id: str) -> None:
         await self._lock(tx, user_lock_key(user_id))
@@ -398,8 +412,8 @@ class MemoryMeteringStore(MeteringStoreBase[_Tx]):
         for totals in (s.billed_by_reservation, s.billed_by_run):
             for key in [k for k in totals if k[0] == user_id]:
                 del totals[key]
-        s.perpetual.pop(user_id, None)
-        s.used.pop(user_id, None)
+        for per_user in (s.perpetual, s.used, s.totals_updated_at):
+            per_user.pop(user_id, None)
 
     # ------------------------------------------------------------------ MeteringInspector
 

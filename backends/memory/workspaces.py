@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from localcore.contract import rules_membership as rules
+from localcore.contract.audit import AuditRecord
 from localcore.contract.clock import Clock
 from localcore.contract.errors import ConstraintViolation
 from localcore.contract.ids import new_id
@@ -35,7 +36,7 @@ from localcore.contract.workspaces import (
 )
 
 if TYPE_CHECKING:
-    from backends.memory import MemoryState
+    from backends.memory.state import MemoryState
 
 
 class MemoryWorkspaceStore:
@@ -50,7 +51,7 @@ class MemoryWorkspaceStore:
         return workspace if workspace is not None and workspace.deleted_at is None else None
 
     async def create_workspace(self, *, user_id: str, name: str, app_id: str,
-                               is_default: bool = False) -> Workspace:
+                               is_default: bool = False, audit: AuditRecord | None = None) -> Workspace:
         async with self.s.lock:
             if user_id not in self.s.users:
                 raise ConstraintViolation("foreign_key", "unknown user")
@@ -62,6 +63,8 @@ class MemoryWorkspaceStore:
                                   deleted_at=None, is_default=is_default)
             self.s.workspaces[workspace.id] = workspace
             self.s.members[(workspace.id, user_id)] = Member(workspace.id, user_id, "owner", now)
+            self.s.audit.write(audit and audit.completed(workspace_id=workspace.id, target_type="workspace",
+                                                         target_id=workspace.id, details={"name": name}))
             return workspace
 
     async def list_workspaces(self, user_id: str, app_id: str) -> list[Workspace]:
@@ -74,20 +77,23 @@ class MemoryWorkspaceStore:
     async def get_workspace(self, workspace_id: str) -> Workspace | None:
         return self._live(workspace_id)
 
-    async def update_workspace(self, workspace_id: str, *, name: str) -> Workspace | None:
+    async def update_workspace(self, workspace_id: str, *, name: str,
+                               audit: AuditRecord | None = None) -> Workspace | None:
         async with self.s.lock:
             workspace = self._live(workspace_id)
             if workspace is None:
                 return None
             workspace = self.s.workspaces[workspace_id] = replace(workspace, name=name)
+            self.s.audit.write(audit)
             return workspace
 
-    async def delete_workspace(self, workspace_id: str) -> bool:
+    async def delete_workspace(self, workspace_id: str, *, audit: AuditRecord | None = None) -> bool:
         async with self.s.lock:
             workspace = self._live(workspace_id)
             if workspace is None:
                 return False
             self.s.workspaces[workspace_id] = replace(workspace, deleted_at=self.clock(), is_default=False)
+            self.s.audit.write(audit)
             return True
 
     # ------------------------------------------------------------------ members
@@ -112,7 +118,8 @@ class MemoryWorkspaceStore:
                 out.append(MemberWithUser(member, email=user.email, name=user.name, image=user.image))
         return out
 
-    async def add_member(self, workspace_id: str, user_id: str, role: str) -> Member:
+    async def add_member(self, workspace_id: str, user_id: str, role: str, *,
+                         audit: AuditRecord | None = None) -> Member:
         async with self.s.lock:
             rules.check_role(role)
             if workspace_id not in self.s.workspaces or user_id not in self.s.users:
@@ -120,20 +127,25 @@ class MemoryWorkspaceStore:
             if (workspace_id, user_id) in self.s.members:
                 raise ConstraintViolation("unique", "workspace_members_pkey")
             member = self.s.members[(workspace_id, user_id)] = Member(workspace_id, user_id, role, self.clock())
+            self.s.audit.write(audit)
             return member
 
     async def update_member_role(self, workspace_id: str, user_id: str, role: str, *,
-                                 actor_id: str | None = None) -> Member:
+                                 actor_id: str | None = None, audit: AuditRecord | None = None) -> Member:
         async with self.s.lock:
             rules.check_role_change(self._roles(workspace_id), user_id, role, actor_id=actor_id)
             member = self.s.members[(workspace_id, user_id)]
+            old = member.role
             member = self.s.members[(workspace_id, user_id)] = replace(member, role=role)
+            self.s.audit.write(audit and audit.completed(details={"oldRole": old, "newRole": role}))
             return member
 
-    async def remove_member(self, workspace_id: str, user_id: str, *, actor_id: str | None = None) -> None:
+    async def remove_member(self, workspace_id: str, user_id: str, *, actor_id: str | None = None,
+                            audit: AuditRecord | None = None) -> None:
         async with self.s.lock:
             rules.check_removal(self._roles(workspace_id), user_id, actor_id=actor_id)
-            del self.s.members[(workspace_id, user_id)]
+            removed = self.s.members.pop((workspace_id, user_id))
+            self.s.audit.write(audit and audit.completed(details={"role": removed.role}))
 
     # ------------------------------------------------------------------ invites
 
@@ -142,7 +154,7 @@ class MemoryWorkspaceStore:
         return Invite(**record)
 
     async def create_invite(self, workspace_id: str, *, email: str, role: str, invited_by: str | None,
-                            ttl_days: int = 7) -> MintedInvite:
+                            ttl_days: int = 7, audit: AuditRecord | None = None) -> MintedInvite:
         async with self.s.lock:
             rules.check_role(role)
             if workspace_id not in self.s.workspaces or (invited_by is not None and invited_by not in self.s.users):
@@ -154,6 +166,7 @@ class MemoryWorkspaceStore:
                             expires_at=now + timedelta(days=ttl_days), accepted_at=None, created_by=invited_by,
                             created_at=now, failed_attempts=0, locked_until=None)
             self.s.invites[invite.id] = dataclasses.asdict(invite)
+            self.s.audit.write(audit and audit.completed(target_type="invite", target_id=invite.id))
             return MintedInvite(invite, raw_token)
 
     async def list_invites(self, workspace_id: str) -> list[Invite]:
@@ -168,15 +181,17 @@ class MemoryWorkspaceStore:
     async def get_invite_by_token_hash(self, token_hash: str) -> Invite | None:
         return next((self._invite(r) for r in self.s.invites.values() if r["token_hash"] == token_hash), None)
 
-    async def revoke_invite(self, workspace_id: str, invite_id: str) -> bool:
+    async def revoke_invite(self, workspace_id: str, invite_id: str, *, audit: AuditRecord | None = None) -> bool:
         async with self.s.lock:
             record = self.s.invites.get(invite_id)
             if record is None or record["workspace_id"] != workspace_id:
                 return False
             del self.s.invites[invite_id]
+            self.s.audit.write(audit)
             return True
 
-    async def accept_invite(self, workspace_id: str, invite_id: str, user_id: str) -> AcceptedInvite:
+    async def accept_invite(self, workspace_id: str, invite_id: str, user_id: str, *,
+                            audit: AuditRecord | None = None) -> AcceptedInvite:
         async with self.s.lock:
             record = self.s.invites.get(invite_id)
             found = (record is not None and record["workspace_id"] == workspace_id
@@ -194,6 +209,7 @@ class MemoryWorkspaceStore:
             member = (replace(existing, role=role) if existing is not None
                       else Member(workspace_id, user_id, role, now))
             self.s.members[(workspace_id, user_id)] = member
+            self.s.audit.write(audit and audit.completed(details={"role": role}))
             return AcceptedInvite(self._invite(record), member)
 
     async def increment_invite_failed_attempts(self, invite_id: str) -> FailedAttempts:
@@ -223,7 +239,8 @@ class MemoryWorkspaceStore:
         found: StoredSetting | None = self.s.workspace_settings.get((workspace_id, key))
         return found
 
-    async def put_workspace_settings(self, workspace_id: str, values: dict[str, tuple[bytes, str]]) -> None:
+    async def put_workspace_settings(self, workspace_id: str, values: dict[str, tuple[bytes, str]], *,
+                                     audit: AuditRecord | None = None) -> None:
         async with self.s.lock:
             if workspace_id not in self.s.workspaces:
                 raise ConstraintViolation("foreign_key", "unknown workspace")
@@ -233,6 +250,15 @@ class MemoryWorkspaceStore:
             for key, (value, key_id) in values.items():
                 self.s.workspace_settings[(workspace_id, key)] = StoredSetting(workspace_id, key, bytes(value),
                                                                                key_id, now)
+            self.s.audit.write(audit)
+
+    async def delete_workspace_setting(self, workspace_id: str, key: str, *,
+                                       audit: AuditRecord | None = None) -> bool:
+        async with self.s.lock:
+            if self.s.workspace_settings.pop((workspace_id, key), None) is None:
+                return False
+            self.s.audit.write(audit)
+            return True
 
     async def list_all_workspace_settings(self) -> list[StoredSetting]:
         return sorted(self.s.workspace_settings.values(), key=lambda s: (s.workspace_id, s.key))
@@ -260,7 +286,8 @@ class MemoryWorkspaceStore:
         async with self.s.lock:
             return self._ensure_runtime(workspace_id)
 
-    async def put_workspace_runtime(self, workspace_id: str, changes: dict[str, Any]) -> WorkspaceRuntime:
+    async def put_workspace_runtime(self, workspace_id: str, changes: dict[str, Any], *,
+                                    audit: AuditRecord | None = None) -> WorkspaceRuntime:
         unknown = set(changes) - set(RUNTIME_FIELDS)
         if unknown:
             raise ValueError(f"unknown runtime fields: {sorted(unknown)}")
@@ -271,4 +298,5 @@ class MemoryWorkspaceStore:
             if changes.get("state", current.state) not in ("pending", "ready", "error"):
                 raise ConstraintViolation("check", "state")
             runtime = self.s.runtimes[workspace_id] = replace(current, **changes, updated_at=self.clock())
+            self.s.audit.write(audit)
             return runtime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from backends.postgres.db import PostgresDatabase
+from backends.postgres.snapshot import PostgresDialect
 from backends.sql import migrate
 from backends.sql.backend import SqlBackend
 from localcore.contract.clock import Clock, system_clock
@@ -11,6 +12,7 @@ from localcore.contract.ledger import LedgerVocabulary
 
 class PostgresBackend(SqlBackend):
     kind = "postgres"
+    snapshot_dialect = PostgresDialect()
     db: PostgresDatabase
 
 

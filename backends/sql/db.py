@@ -15,7 +15,7 @@ Constraint failures surface as ``localcore.contract.errors.ConstraintViolation``
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -34,6 +34,9 @@ class Executor(Protocol):
 
     async def execute(self, sql: str, *args: Any) -> int:
         """Run a statement; returns the number of rows it changed."""
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run a statement once per row of parameters (batched by the driver)."""
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
 

@@ -23,9 +23,11 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+from backends.sql.audit import insert_audit
 from backends.sql.db import Database, Executor, json_column
 from localcore.contract import rules_ledger as rules
 from localcore.contract import rules_ledger_writes as writes
+from localcore.contract.audit import AuditRecord
 from localcore.contract.clock import Clock
 from localcore.contract.errors import ConstraintViolation
 from localcore.contract.ledger import (
@@ -272,6 +274,9 @@ class SqlMeteringStore(MeteringStoreBase[Executor]):
 
     async def _lock_user(self, tx: Executor, user_id: str) -> None:
         await self.db.lock(tx, user_lock_key(user_id))
+
+    async def _write_audit(self, tx: Executor, record: AuditRecord) -> None:
+        await insert_audit(tx, self.clock, record)
 
     # ------------------------------------------------------------------ MeteringStoreBase requests
 

@@ -13,8 +13,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from backends.sql.audit import insert_audit
 from backends.sql.db import Database, Executor, Row
+from backends.sql.workspace_settings import SqlSettingsAndRuntime
 from localcore.contract import rules_membership as rules
+from localcore.contract.audit import AuditRecord
 from localcore.contract.clock import Clock
 from localcore.contract.errors import ConstraintViolation, InviteError, MembershipError
 from localcore.contract.ids import is_uuid, new_id
@@ -23,16 +26,13 @@ from localcore.contract.users import normalize_email
 from localcore.contract.workspaces import (
     INVITE_LOCK_SECONDS,
     INVITE_LOCK_THRESHOLD,
-    RUNTIME_FIELDS,
     AcceptedInvite,
     FailedAttempts,
     Invite,
     Member,
     MemberWithUser,
     MintedInvite,
-    StoredSetting,
     Workspace,
-    WorkspaceRuntime,
 )
 
 _INVITE_COLUMNS = ("id, workspace_id, email, token_hash, role, expires_at, accepted_at, created_by, created_at, "
@@ -68,17 +68,7 @@ def _invite(row: Row) -> Invite:
     )
 
 
-def _setting(row: Row) -> StoredSetting:
-    return StoredSetting(workspace_id=row["workspace_id"], key=row["key"], value=bytes(row["value"]),
-                         key_id=row["key_id"], updated_at=row["updated_at"])
-
-
-def _runtime(row: Row) -> WorkspaceRuntime:
-    return WorkspaceRuntime(workspace_id=row["workspace_id"], updated_at=row["updated_at"],
-                            **{name: row[name] for name in RUNTIME_FIELDS})
-
-
-class SqlWorkspaceStore:
+class SqlWorkspaceStore(SqlSettingsAndRuntime):
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
@@ -86,7 +76,7 @@ class SqlWorkspaceStore:
     # ------------------------------------------------------------------ workspaces
 
     async def create_workspace(self, *, user_id: str, name: str, app_id: str,
-                               is_default: bool = False) -> Workspace:
+                               is_default: bool = False, audit: AuditRecord | None = None) -> Workspace:
         if not is_uuid(user_id):
             raise ConstraintViolation("foreign_key", "unknown user")
         now = self.clock()
@@ -99,6 +89,9 @@ class SqlWorkspaceStore:
             await tx.execute(
                 "INSERT INTO workspace_members (workspace_id, user_id, role, created_at) "
                 "VALUES ($1, $2, 'owner', $3)", workspace_id, user_id, now)
+            await insert_audit(tx, self.clock, audit and audit.completed(
+                workspace_id=workspace_id, target_type="workspace", target_id=workspace_id,
+                details={"name": name}))
         assert row is not None
         return workspace_from_row(row)
 
@@ -118,20 +111,26 @@ class SqlWorkspaceStore:
                                      workspace_id)
         return workspace_from_row(row) if row else None
 
-    async def update_workspace(self, workspace_id: str, *, name: str) -> Workspace | None:
+    async def update_workspace(self, workspace_id: str, *, name: str,
+                               audit: AuditRecord | None = None) -> Workspace | None:
         if not is_uuid(workspace_id):
             return None
         async with self.db.transaction() as tx:
             row = await tx.fetchrow("UPDATE workspaces SET name = $2 WHERE id = $1 AND deleted_at IS NULL "
                                     "RETURNING *", workspace_id, name)
+            if row is not None:
+                await insert_audit(tx, self.clock, audit)
         return workspace_from_row(row) if row else None
 
-    async def delete_workspace(self, workspace_id: str) -> bool:
+    async def delete_workspace(self, workspace_id: str, *, audit: AuditRecord | None = None) -> bool:
         if not is_uuid(workspace_id):
             return False
         async with self.db.transaction() as tx:
-            return await tx.execute("UPDATE workspaces SET deleted_at = $2, is_default = $3 WHERE id = $1 "
-                                    "AND deleted_at IS NULL", workspace_id, self.clock(), False) > 0
+            deleted = await tx.execute("UPDATE workspaces SET deleted_at = $2, is_default = $3 WHERE id = $1 "
+                                       "AND deleted_at IS NULL", workspace_id, self.clock(), False) > 0
+            if deleted:
+                await insert_audit(tx, self.clock, audit)
+            return deleted
 
     # ------------------------------------------------------------------ members
 
@@ -161,13 +160,15 @@ class SqlWorkspaceStore:
         return [MemberWithUser(member_from_row(r), email=r["email"], name=r["name"], image=r["image"])
                 for r in rows]
 
-    async def add_member(self, workspace_id: str, user_id: str, role: str) -> Member:
+    async def add_member(self, workspace_id: str, user_id: str, role: str, *,
+                         audit: AuditRecord | None = None) -> Member:
         if not (is_uuid(workspace_id) and is_uuid(user_id)):
             raise ConstraintViolation("foreign_key", "unknown workspace or user")
         async with self.db.transaction() as tx:
             row = await tx.fetchrow(
                 "INSERT INTO workspace_members (workspace_id, user_id, role, created_at) "
                 "VALUES ($1, $2, $3, $4) RETURNING *", workspace_id, user_id, role, self.clock())
+            await insert_audit(tx, self.clock, audit)
         assert row is not None
         return member_from_row(row)
 
@@ -179,42 +180,50 @@ class SqlWorkspaceStore:
         return {r["user_id"]: r["role"] for r in rows}
 
     async def update_member_role(self, workspace_id: str, user_id: str, role: str, *,
-                                 actor_id: str | None = None) -> Member:
+                                 actor_id: str | None = None, audit: AuditRecord | None = None) -> Member:
         rules.check_role(role)
         if not (is_uuid(workspace_id) and is_uuid(user_id)):
             raise MembershipError("not_member")
         async with self.db.transaction() as tx:
-            rules.check_role_change(await self._locked_roles(tx, workspace_id), user_id, role, actor_id=actor_id)
+            roles = await self._locked_roles(tx, workspace_id)
+            rules.check_role_change(roles, user_id, role, actor_id=actor_id)
             row = await tx.fetchrow("UPDATE workspace_members SET role = $3 WHERE workspace_id = $1 "
                                     "AND user_id = $2 RETURNING *", workspace_id, user_id, role)
+            await insert_audit(tx, self.clock, audit and audit.completed(
+                details={"oldRole": roles[user_id], "newRole": role}))
         assert row is not None
         return member_from_row(row)
 
-    async def remove_member(self, workspace_id: str, user_id: str, *, actor_id: str | None = None) -> None:
+    async def remove_member(self, workspace_id: str, user_id: str, *, actor_id: str | None = None,
+                            audit: AuditRecord | None = None) -> None:
         if not (is_uuid(workspace_id) and is_uuid(user_id)):
             raise MembershipError("not_member")
         async with self.db.transaction() as tx:
-            rules.check_removal(await self._locked_roles(tx, workspace_id), user_id, actor_id=actor_id)
+            roles = await self._locked_roles(tx, workspace_id)
+            rules.check_removal(roles, user_id, actor_id=actor_id)
             await tx.execute("DELETE FROM workspace_members WHERE workspace_id = $1 AND user_id = $2",
                              workspace_id, user_id)
+            await insert_audit(tx, self.clock, audit and audit.completed(details={"role": roles[user_id]}))
 
     # ------------------------------------------------------------------ invites
 
     async def create_invite(self, workspace_id: str, *, email: str, role: str, invited_by: str | None,
-                            ttl_days: int = 7) -> MintedInvite:
+                            ttl_days: int = 7, audit: AuditRecord | None = None) -> MintedInvite:
         rules.check_role(role)
         if not is_uuid(workspace_id) or (invited_by is not None and not is_uuid(invited_by)):
             raise ConstraintViolation("foreign_key", "unknown workspace or inviter")
         raw_token = new_token()
         token_hash = hash_token(raw_token)
         now = self.clock()
+        invite_id = new_id()
         async with self.db.transaction() as tx:
             row = await tx.fetchrow(
                 "INSERT INTO workspace_invites (id, workspace_id, email, token_hash, role, expires_at, "
                 "created_by, created_at, failed_attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) "
                 f"RETURNING {_INVITE_COLUMNS}",
-                new_id(), workspace_id, normalize_email(email), token_hash, role,
+                invite_id, workspace_id, normalize_email(email), token_hash, role,
                 now + timedelta(days=ttl_days), invited_by, now)
+            await insert_audit(tx, self.clock, audit and audit.completed(target_type="invite", target_id=invite_id))
         assert row is not None
         return MintedInvite(_invite(row), raw_token)
 
@@ -238,14 +247,18 @@ class SqlWorkspaceStore:
                                      token_hash)
         return _invite(row) if row else None
 
-    async def revoke_invite(self, workspace_id: str, invite_id: str) -> bool:
+    async def revoke_invite(self, workspace_id: str, invite_id: str, *, audit: AuditRecord | None = None) -> bool:
         if not (is_uuid(workspace_id) and is_uuid(invite_id)):
             return False
         async with self.db.transaction() as tx:
-            return await tx.execute("DELETE FROM workspace_invites WHERE id = $1 AND workspace_id = $2",
-                                    invite_id, workspace_id) > 0
+            revoked = await tx.execute("DELETE FROM workspace_invites WHERE id = $1 AND workspace_id = $2",
+                                       invite_id, workspace_id) > 0
+            if revoked:
+                await insert_audit(tx, self.clock, audit)
+            return revoked
 
-    async def accept_invite(self, workspace_id: str, invite_id: str, user_id: str) -> AcceptedInvite:
+    async def accept_invite(self, workspace_id: str, invite_id: str, user_id: str, *,
+                            audit: AuditRecord | None = None) -> AcceptedInvite:
         if not (is_uuid(workspace_id) and is_uuid(invite_id)):
             raise InviteError("invite_not_found")
         now = self.clock()
@@ -266,7 +279,8 @@ class SqlWorkspaceStore:
             if accepted is None:
                 raise InviteError("invite_already_accepted")
             member = await self._join_with_invited_role(tx, workspace_id, user_id, row["role"], now)
-        assert member is not None
+            assert member is not None
+            await insert_audit(tx, self.clock, audit and audit.completed(details={"role": member["role"]}))
         return AcceptedInvite(_invite(accepted), member_from_row(member))
 
     @staticmethod
@@ -308,88 +322,3 @@ class SqlWorkspaceStore:
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE workspace_invites SET failed_attempts = 0, locked_until = NULL WHERE id = $1",
                              invite_id)
-
-    # ------------------------------------------------------------------ encrypted settings
-
-    async def list_workspace_settings(self, workspace_id: str) -> list[StoredSetting]:
-        if not is_uuid(workspace_id):
-            return []
-        rows = await self.db.fetch("SELECT workspace_id, key, value, key_id, updated_at FROM workspace_settings "
-                                   "WHERE workspace_id = $1", workspace_id)
-        # Sorted here, not in SQL: Postgres collations differ from SQLite's byte order.
-        return sorted((_setting(r) for r in rows), key=lambda s: s.key)
-
-    async def get_workspace_setting(self, workspace_id: str, key: str) -> StoredSetting | None:
-        if not is_uuid(workspace_id):
-            return None
-        row = await self.db.fetchrow("SELECT workspace_id, key, value, key_id, updated_at FROM workspace_settings "
-                                     "WHERE workspace_id = $1 AND key = $2", workspace_id, key)
-        return _setting(row) if row else None
-
-    async def put_workspace_settings(self, workspace_id: str, values: dict[str, tuple[bytes, str]]) -> None:
-        if not is_uuid(workspace_id):
-            raise ConstraintViolation("foreign_key", "unknown workspace")
-        now = self.clock()
-        async with self.db.transaction() as tx:
-            for key, (value, key_id) in values.items():
-                await tx.execute(
-                    "INSERT INTO workspace_settings (workspace_id, key, value, key_id, updated_at) "
-                    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace_id, key) DO UPDATE SET "
-                    "value = excluded.value, key_id = excluded.key_id, updated_at = excluded.updated_at",
-                    workspace_id, key, value, key_id, now)
-
-    async def list_all_workspace_settings(self) -> list[StoredSetting]:
-        rows = await self.db.fetch("SELECT workspace_id, key, value, key_id, updated_at FROM workspace_settings")
-        return sorted((_setting(r) for r in rows), key=lambda s: (s.workspace_id, s.key))
-
-    async def replace_workspace_setting(self, workspace_id: str, key: str, *, expected: bytes, value: bytes,
-                                        key_id: str) -> bool:
-        if not is_uuid(workspace_id):
-            return False
-        async with self.db.transaction() as tx:
-            return await tx.execute(
-                "UPDATE workspace_settings SET value = $3, key_id = $4 WHERE workspace_id = $1 AND key = $2 "
-                "AND value = $5", workspace_id, key, value, key_id, expected) > 0
-
-    # ------------------------------------------------------------------ runtime
-
-    async def get_workspace_runtime(self, workspace_id: str) -> WorkspaceRuntime | None:
-        if not is_uuid(workspace_id):
-            return None
-        row = await self.db.fetchrow(
-            "SELECT r.*, w.id AS live_id FROM workspaces w LEFT JOIN workspace_runtimes r "
-            "ON r.workspace_id = w.id WHERE w.id = $1 AND w.deleted_at IS NULL", workspace_id)
-        if row is None:
-            return None
-        if row["workspace_id"] is not None:
-            return _runtime(row)
-        async with self.db.transaction() as tx:
-            if not await self._ensure_runtime(tx, workspace_id):
-                return None
-            created = await tx.fetchrow("SELECT * FROM workspace_runtimes WHERE workspace_id = $1", workspace_id)
-        assert created is not None
-        return _runtime(created)
-
-    async def _ensure_runtime(self, tx: Executor, workspace_id: str) -> bool:
-        """Insert the default ``ready`` row if missing; False if the workspace is missing or deleted."""
-        if not await tx.fetchval("SELECT 1 FROM workspaces WHERE id = $1 AND deleted_at IS NULL", workspace_id):
-            return False
-        await tx.execute("INSERT INTO workspace_runtimes (workspace_id, state, updated_at) VALUES ($1, 'ready', $2) "
-                         "ON CONFLICT (workspace_id) DO NOTHING", workspace_id, self.clock())
-        return True
-
-    async def put_workspace_runtime(self, workspace_id: str, changes: dict[str, Any]) -> WorkspaceRuntime:
-        unknown = set(changes) - set(RUNTIME_FIELDS)
-        if unknown:
-            raise ValueError(f"unknown runtime fields: {sorted(unknown)}")
-        if not is_uuid(workspace_id):
-            raise LookupError(f"Workspace {workspace_id} not found")
-        names = list(changes)
-        sets = ", ".join(["updated_at = $2", *(f"{name} = ${i}" for i, name in enumerate(names, start=3))])
-        async with self.db.transaction() as tx:
-            if not await self._ensure_runtime(tx, workspace_id):
-                raise LookupError(f"Workspace {workspace_id} not found")
-            row = await tx.fetchrow(f"UPDATE workspace_runtimes SET {sets} WHERE workspace_id = $1 RETURNING *",
-                                    workspace_id, self.clock(), *(changes[n] for n in names))
-        assert row is not None
-        return _runtime(row)

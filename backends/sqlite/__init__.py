@@ -15,12 +15,14 @@ from pathlib import Path
 from backends.sql import migrate
 from backends.sql.backend import SqlBackend
 from backends.sqlite.db import SqliteDatabase
+from backends.sqlite.snapshot import SqliteDialect
 from localcore.contract.clock import Clock, system_clock
 from localcore.contract.ledger import LedgerVocabulary
 
 
 class SqliteBackend(SqlBackend):
     kind = "sqlite"
+    snapshot_dialect = SqliteDialect()
     db: SqliteDatabase
 
 

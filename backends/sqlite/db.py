@@ -273,6 +273,10 @@ class SqliteDatabase:
         async with self.transaction() as tx:
             return await tx.execute(sql, *args)
 
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        async with self.transaction() as tx:
+            await tx.executemany(sql, rows)
+
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         return await self.reader.fetch(sql, *args)
 

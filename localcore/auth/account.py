@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
+from localcore.audit import user_event
 from localcore.auth.errors import auth_error
 from localcore.auth.passwords import MAX_LENGTH
 from localcore.auth.service import CHANGED_EMAIL, AuthService, ClientInfo
 from localcore.auth.sessions import IssuedSession
 from localcore.auth.tokens import hash_token
+from localcore.contract.audit import AuditRecord
 from localcore.store import DuplicateEmail, Session, User, is_uuid
 
 log = logging.getLogger("localcore.auth")
@@ -31,7 +33,9 @@ class AccountService:
                 await self.auth.hasher.verify(credential.password_hash, current_password)).ok:
             raise auth_error("INVALID_PASSWORD")
         password_hash = await self.auth.hash_new_password(new_password, email=user.email, name=user.name)
-        await self.auth.backend.users.set_password_hash(user.id, password_hash)
+        changed = user_event("auth.password_change", user.id,
+                             details={"revokeOtherSessions": revoke_other_sessions})
+        await self.auth.backend.users.set_password_hash(user.id, password_hash, audit=changed)
         log.info("auth: user %s changed their password", user.id)
         if not revoke_other_sessions:
             return None
@@ -45,7 +49,8 @@ class AccountService:
         if credential is not None and credential.password_hash:
             raise auth_error("USER_ALREADY_HAS_PASSWORD")
         password_hash = await self.auth.hash_new_password(new_password, email=user.email, name=user.name)
-        await self.auth.backend.users.set_password_hash(user.id, password_hash)
+        first = user_event("auth.password_change", user.id, details={"firstPassword": True})
+        await self.auth.backend.users.set_password_hash(user.id, password_hash, audit=first)
         log.info("auth: user %s set a password", user.id)
 
     async def change_email(self, user: User, *, new_email: str, callback_url: str | None) -> None:
@@ -88,15 +93,24 @@ class AccountService:
         if is_uuid(token_or_id):
             for session in await self.auth.backend.sessions.list_sessions(user.id):
                 if session.id == token_or_id:
-                    await self.auth.sessions.revoke(session.token_hash)
+                    await self.auth.sessions.revoke(session.token_hash, audit=_revoked(user, session.id))
                     return session.token_hash
             return None
         token_hash = hash_token(token_or_id)
         found = await self.auth.backend.sessions.get_session(token_hash)
         if found is None or found[0].user_id != user.id:
             return None
-        await self.auth.sessions.revoke(token_hash)
+        await self.auth.sessions.revoke(token_hash, audit=_revoked(user, found[0].id))
         return token_hash
 
     async def revoke_sessions(self, user: User, *, keep_token_hash: str | None = None) -> int:
-        return await self.auth.sessions.revoke_all(user.id, keep_token_hash=keep_token_hash)
+        """Revoke every session of the user but the one kept (one ``auth.session_revoke`` event)."""
+        return await self.auth.sessions.revoke_all(user.id, keep_token_hash=keep_token_hash,
+                                                   audit=_revoked(user, None, all_=keep_token_hash is None))
+
+
+def _revoked(user: User, session_id: str | None, *, all_: bool = False) -> AuditRecord:
+    """``details.sessionId`` names the one session (the row id, never its token); else ``details.scope``
+    is ``all`` or ``others``; the store adds ``details.sessions`` (how many went)."""
+    details: dict[str, object] = {"sessionId": session_id} if session_id else {"scope": "all" if all_ else "others"}
+    return user_event("auth.session_revoke", user.id, details=details)

@@ -69,7 +69,7 @@ async def redeem(request: web.Request) -> web.Response:
     if await service.backend.users.count_users() > 0:
         raise auth_error("BOOTSTRAP_UNAVAILABLE")
     try:
-        user, _ = await service.create_user(email=OWNER_EMAIL, name=OWNER_NAME, welcome=False)
+        user, _ = await service.create_user(email=OWNER_EMAIL, name=OWNER_NAME, welcome=False, method="bootstrap")
     except DuplicateEmail:
         raise auth_error("BOOTSTRAP_UNAVAILABLE") from None
     client = client_of(request)

@@ -15,6 +15,7 @@ import time
 from aiohttp import web
 
 from localcore.appkeys import BACKEND, CONFIG
+from localcore.audit import audit_record
 from localcore.auth import models as m
 from localcore.auth.cookies import CACHE_VIEW
 from localcore.auth.keys import IDENTITY_CACHE, SESSION_COOKIES
@@ -61,7 +62,8 @@ async def delete_me(request: web.Request) -> web.Response:
         raise ValidationFailed("confirm must match the signed-in email")
     started = time.perf_counter()
     log.info("user.delete.start user=%s", identity.user.id)
-    await request.app[BACKEND].users.delete_user_completely(identity.user.id)
+    await request.app[BACKEND].users.delete_user_completely(identity.user.id, audit=audit_record(
+        "account.delete", actor_id=identity.user.id))
     request.app[SESSION_COOKIES].clear(request)
     forget_identity(request)
     log.info("user.delete.complete user=%s durationMs=%d", identity.user.id,

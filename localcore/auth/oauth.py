@@ -139,7 +139,8 @@ class GoogleOAuth:
         profile = await self._profile(code, self._verifier(state), on_error)
         user, is_new = await self._user_for(profile, on_error)
         issued = await self.service.sessions.issue(user.id, ip_address=client.ip_address,
-                                                   user_agent=client.user_agent)
+                                                   user_agent=client.user_agent,
+                                                   audit=self.service.signed_in(user, "google"))
         new_user_target = data.get("newUserCallbackURL")
         target = new_user_target if is_new and new_user_target else callback
         log.info("oauth: user %s signed in with Google%s", user.id, " (new)" if is_new else "")
@@ -189,7 +190,8 @@ class GoogleOAuth:
         try:
             user, _ = await self.service.create_user(
                 email=email, name=str(profile.get("name") or ""), email_verified=google_verified,
-                image=profile.get("picture") if isinstance(profile.get("picture"), str) else None)
+                image=profile.get("picture") if isinstance(profile.get("picture"), str) else None,
+                method="google")
         except DuplicateEmail:
             raced = await users.get_user_by_email(email)
             if raced is None or not google_verified:

@@ -73,7 +73,8 @@ async def sign_out(request: web.Request) -> web.Response:
     token = cookies.token(request)
     if token is not None:
         identity = await current_identity(request)
-        await request.app[AUTH_SERVICE].sign_out(identity.token_hash if identity else None)
+        await request.app[AUTH_SERVICE].sign_out(identity.token_hash if identity else None,
+                                                 identity.user if identity else None)
     cookies.clear(request)
     forget_identity(request)
     return json_response({"success": True})

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from localcore.audit import audit_record, user_event
 from localcore.auth.errors import auth_error
 from localcore.auth.passwords import MAX_LENGTH, MIN_LENGTH, MIN_SCORE, PasswordHasher
 from localcore.auth.sessions import IssuedSession, SessionManager
@@ -32,6 +33,7 @@ from localcore.auth.tokens import hash_token, new_token
 from localcore.auth.urls import check_target, link
 from localcore.clock import Clock
 from localcore.config import Config
+from localcore.contract.audit import AuditRecord
 from localcore.mail import MailDeliveryError, Mailer
 from localcore.store import Backend, DuplicateEmail, OneTimeToken, User, is_valid_email, normalize_email
 
@@ -161,10 +163,13 @@ class AuthService:
 
     async def create_user(self, *, email: str, name: str, image: str | None = None, email_verified: bool = False,
                           password_hash: str | None = None, invite_token: str | None = None,
-                          welcome: bool = True) -> tuple[User, str | None]:
-        """Insert the user (and credential) and run the post-sign-up hook. Raises ``DuplicateEmail``."""
+                          welcome: bool = True, method: str = "password") -> tuple[User, str | None]:
+        """Insert the user (and credential) with its ``auth.sign_up`` event (``details.method`` says how)
+        and run the post-sign-up hook. Raises ``DuplicateEmail``."""
+        signed_up = audit_record("auth.sign_up", actor_id=None, details={"method": method})
         user = await self.backend.users.create_user(email=email, name=name, image=image,
-                                                    email_verified=email_verified, password_hash=password_hash)
+                                                    email_verified=email_verified, password_hash=password_hash,
+                                                    audit=signed_up)
         failure = await self._after_user_created(user, invite_token=invite_token, welcome=welcome)
         return user, failure
 
@@ -203,6 +208,10 @@ class AuthService:
             raise auth_error("INVALID_EMAIL_OR_PASSWORD")
         result = await self.hasher.verify(stored, password)  # dummy work when there is no hash
         if user is None or not result.ok:
+            if user is not None:  # a known account: its owner sees the attempt in their activity
+                # Written after the answer, so a known address costs no extra time to refuse.
+                self.background(self._append(user_event("auth.sign_in_failed", user.id, actor_id=None)),
+                                "audit event")
             log.info("auth: sign-in refused")
             raise auth_error("INVALID_EMAIL_OR_PASSWORD")
         await self.signin_failures.succeeded(attempt)
@@ -210,13 +219,21 @@ class AuthService:
             await self.backend.users.set_password_hash(user.id, await self.hasher.hash(password))
             log.info("auth: password hash of user %s upgraded to argon2id", user.id)
         issued = await self.sessions.issue(user.id, remember=remember, ip_address=client.ip_address,
-                                           user_agent=client.user_agent)
+                                           user_agent=client.user_agent, audit=self.signed_in(user, "password"))
         log.info("auth: user %s signed in", user.id)
         return SignedIn(user, issued)
 
-    async def sign_out(self, token_hash: str | None) -> None:
+    async def _append(self, record: AuditRecord) -> None:
+        await self.backend.audit.append(record)
+
+    @staticmethod
+    def signed_in(user: User, method: str) -> AuditRecord:
+        """The ``auth.sign_in`` event of a new session (``details.method``: password, magic_link, ...)."""
+        return user_event("auth.sign_in", user.id, details={"method": method})
+
+    async def sign_out(self, token_hash: str | None, user: User | None = None) -> None:
         if token_hash:
-            await self.sessions.revoke(token_hash)
+            await self.sessions.revoke(token_hash, audit=user_event("auth.sign_out", user.id) if user else None)
 
     # ------------------------------------------------------------------ email verification
 
@@ -268,10 +285,11 @@ class AuthService:
         if stored.data.get(CHANGED_EMAIL) and not user.email_verified:
             user = await self.prove_email(user)
             client = client or ClientInfo()
-            issued = await self.sessions.issue(user.id, ip_address=client.ip_address, user_agent=client.user_agent)
+            issued = await self.sessions.issue(user.id, ip_address=client.ip_address, user_agent=client.user_agent,
+                                               audit=self.signed_in(user, "email_link"))
             log.info("auth: user %s proved their changed email", user.id)
             return SignedIn(user, issued)
-        await self.backend.users.update_user(user.id, email_verified=True)
+        await self.backend.users.update_user(user.id, email_verified=True, audit=self._verified(user))
         log.info("auth: user %s verified their email", user.id)
         return None
 
@@ -288,7 +306,12 @@ class AuthService:
         if revoked:
             log.warning("auth: revoked %d session(s) of user %s made before the address was proven",
                         revoked, user.id)
-        return await self.backend.users.update_user(user.id, email_verified=True) or user
+        return await self.backend.users.update_user(user.id, email_verified=True,
+                                                    audit=self._verified(user)) or user
+
+    @staticmethod
+    def _verified(user: User) -> AuditRecord:
+        return user_event("auth.email_verify", user.id)
 
     # ------------------------------------------------------------------ password reset
 
@@ -330,7 +353,8 @@ class AuthService:
         password_hash = await self.hash_new_password(new_password, email=user.email, name=user.name)
         if await self.backend.tokens.consume_token(RESET_PASSWORD, token_hash) is None:
             raise auth_error("INVALID_TOKEN")  # a concurrent reset used it first
-        await self.backend.users.set_password_hash(user.id, password_hash)
+        await self.backend.users.set_password_hash(user.id, password_hash,
+                                                   audit=user_event("auth.password_reset", user.id))
         revoked = await self.sessions.revoke_all(user.id)
         await self.backend.tokens.delete_tokens_for_user(user.id, kind=RESET_PASSWORD)
         log.info("auth: user %s reset their password; %d session(s) revoked", user.id, revoked)
@@ -371,13 +395,14 @@ class AuthService:
         if user is None:
             try:
                 user, _ = await self.create_user(email=email, name=str(stored.data.get("name") or ""),
-                                                 email_verified=True)
+                                                 email_verified=True, method="magic_link")
                 is_new = True
             except DuplicateEmail:
                 user = await self.backend.users.get_user_by_email(email)
                 if user is None:
                     raise auth_error("FAILED_TO_CREATE_USER") from None
         user = await self.prove_email(user)
-        issued = await self.sessions.issue(user.id, ip_address=client.ip_address, user_agent=client.user_agent)
+        issued = await self.sessions.issue(user.id, ip_address=client.ip_address, user_agent=client.user_agent,
+                                           audit=self.signed_in(user, "magic_link"))
         log.info("auth: user %s signed in with a magic link", user.id)
         return SignedIn(user, issued, is_new_user=is_new)

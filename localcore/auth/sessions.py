@@ -23,6 +23,7 @@ from datetime import timedelta
 from localcore.auth.identity_cache import CacheView, IdentityCache
 from localcore.auth.tokens import hash_token, new_token
 from localcore.clock import Clock
+from localcore.contract.audit import AuditRecord
 from localcore.store import Session, SessionStore, User
 
 UPDATE_AGE_SECONDS = 86_400
@@ -68,11 +69,11 @@ class SessionManager:
         return self.ttl if remember else min(self.ttl, timedelta(seconds=SHORT_SESSION_SECONDS))
 
     async def issue(self, user_id: str, *, remember: bool = True, ip_address: str | None = None,
-                    user_agent: str | None = None) -> IssuedSession:
+                    user_agent: str | None = None, audit: AuditRecord | None = None) -> IssuedSession:
         token = new_token()
         session = await self.store.create_session(
             token_hash=hash_token(token), user_id=user_id, expires_at=self.clock() + self.lifetime(remember),
-            ip_address=ip_address, user_agent=(user_agent or None) and user_agent[:512], remember=remember)
+            ip_address=ip_address, user_agent=(user_agent or None) and user_agent[:512], remember=remember, audit=audit)
         return IssuedSession(token=token, session=session, remember=remember)
 
     async def view(self) -> CacheView | None:
@@ -102,11 +103,12 @@ class SessionManager:
             refreshed = True
         return Resolution(ResolvedSession(session, user, token_hash, refreshed))
 
-    async def revoke(self, token_hash: str) -> bool:
-        return await self.store.delete_session(token_hash)
+    async def revoke(self, token_hash: str, *, audit: AuditRecord | None = None) -> bool:
+        return await self.store.delete_session(token_hash, audit=audit)
 
-    async def revoke_all(self, user_id: str, *, keep_token_hash: str | None = None) -> int:
-        return await self.store.delete_user_sessions(user_id, except_token_hash=keep_token_hash)
+    async def revoke_all(self, user_id: str, *, keep_token_hash: str | None = None,
+                         audit: AuditRecord | None = None) -> int:
+        return await self.store.delete_user_sessions(user_id, except_token_hash=keep_token_hash, audit=audit)
 
     async def active(self, user_id: str) -> list[Session]:
         now = self.clock()

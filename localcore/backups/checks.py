@@ -16,7 +16,7 @@ from backends.sql.migrate import LEGACY_CHECKSUMS, Migration, load_migrations
 
 #: The tables whose row counts a report shows (those that exist in the file).
 MAIN_TABLES = ("users", "accounts", "sessions", "workspaces", "workspace_members", "workspace_settings",
-               "boring_credit_grants", "boring_usage_ledger")
+               "boring_credit_grants", "boring_usage_ledger", "audit_events")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 

@@ -67,7 +67,7 @@ def _postgres_message(command: str, config: Config) -> str:
     lines.append(f"  where DATABASE_URL is {url} (give the password through PGPASSWORD or ~/.pgpass).")
     if _has_command("export"):
         lines.append("  or, backend-neutral: `python -m localcore export FILE` writes a snapshot that "
-                     "`python -m localcore import FILE` loads into an empty SQLite, Postgres or memory backend.")
+                     "`python -m localcore import FILE` loads into an empty SQLite or Postgres database.")
     lines.append(f"Nothing was {'written' if command == 'backup' else 'changed'}.")
     return "\n".join(lines)
 

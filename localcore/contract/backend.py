@@ -6,6 +6,8 @@ Conventions every store follows:
 - Times are aware UTC ``datetime`` objects. A backend never reads the wall clock for data: writes use the
   backend's injected clock (``now`` arguments win where given), so a fake clock orders rows identically
   on every backend.
+- Audited writes take ``audit: AuditRecord | None`` and write the event with the change, atomically
+  (``localcore.contract.audit``).
 - Secrets are stored only as hashes: sessions and one-time tokens are looked up by ``token_hash``.
 The docstrings of the Protocols are the contract, edge cases included; ``localcore.testing`` (the
 contract suite shipped with the package) proves each backend honours them.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from localcore.contract.audit import AuditStore
 from localcore.contract.idempotency import IdempotencyStore
 from localcore.contract.ledger import MeteringStore
 from localcore.contract.ratelimits import RateLimitStore
@@ -49,6 +52,9 @@ class Backend(Protocol):
 
     @property
     def metering(self) -> MeteringStore: ...
+
+    @property
+    def audit(self) -> AuditStore: ...
 
     async def ping(self) -> None:
         """Round-trip to the storage; raises if it is unreachable."""

@@ -25,6 +25,35 @@ def iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
+class OffsetClock:
+    """A base clock (the system clock by default) moved forward by an adjustable offset: the dev clock.
+
+    ``python -m localcore`` gives the same ``OffsetClock`` to the backend and to ``create_app``, so moving it
+    (``POST /api/dev/clock``, development only) moves every TTL at once: sessions, one-time tokens, invites,
+    reservations, rate-limit windows. The offset only ever moves time forward (``advance`` refuses a
+    negative amount) or back to the base clock (``reset``); it lives in this process only.
+    """
+
+    def __init__(self, base: Clock = system_clock) -> None:
+        self.base = base
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return self.base() + self.offset
+
+    def advance(self, seconds: float) -> datetime:
+        """Move the clock ``seconds`` (>= 0) forward; returns the new now."""
+        if seconds < 0:
+            raise ValueError("the dev clock only moves forward (reset() returns to the base clock)")
+        self.offset += timedelta(seconds=seconds)
+        return self()
+
+    def reset(self) -> datetime:
+        """Back to the base clock (offset 0); returns the new now."""
+        self.offset = timedelta(0)
+        return self()
+
+
 class ManualClock:
     """A clock tests can move: ``clock.advance(seconds=30)``."""
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from localcore.contract.audit import AuditRecord
+
 SAFE_INTEGER_MAX = 2**53 - 1
 
 LedgerKind = Literal["grant", "purchase", "usage", "refund", "fallback"]
@@ -193,28 +195,34 @@ class MeteringStore(Protocol):
         ...
 
     async def grant_once(self, user_id: str, reason: str, amount_micros: int, *,
-                         expires_at: datetime | None = None) -> bool:
-        """Insert a grant unless (user_id, reason) exists (a replay is a silent no-op). True if created."""
+                         expires_at: datetime | None = None, audit: AuditRecord | None = None) -> bool:
+        """Insert a grant unless (user_id, reason) exists (a replay is a silent no-op). True if created.
+        ``audit`` (written only when created) is completed with the user as target and
+        ``details.amountMicros``/``reason``."""
         ...
 
     async def grant_purchase_once(self, order_id: str, user_id: str, amount_micros: int, *,
                                   source: str | None = None, store_id: str | None = None,
                                   test_mode: bool | None = None, currency: str | None = None,
-                                  variant_id: str | None = None) -> bool:
+                                  variant_id: str | None = None, audit: AuditRecord | None = None) -> bool:
         """Credit a purchase exactly once per order id (globally) as grant ``purchase:<order_id>``. A
         replay with the same user, amount and provider identity is False; a different one is a conflict.
-        A refund that came first is netted: a full one blocks the credit, a partial one is debited."""
+        A refund that came first is netted: a full one blocks the credit, a partial one is debited.
+        ``audit`` is written only when credited, completed with the user, ``details.amountMicros``
+        (the credit) and ``orderId``."""
         ...
 
     async def revoke_purchase(self, order_id: str, *, refund_fraction: float | None = None,
                               source: str | None = None, allow_tombstone: bool = False,
                               expected_store_id: str | None = None,
                               expected_test_mode: bool | None = None,
-                              expected_currency: str | None = None) -> bool:
+                              expected_currency: str | None = None, audit: AuditRecord | None = None) -> bool:
         """Revoke the cumulative ``refund_fraction`` (default 1) of a credited order, debiting only the
         increase over what was already revoked (``round_half_up(credited * min(1, fraction))``). True
         if a debit was inserted. An unknown order leaves a tombstone only with ``allow_tombstone``; a
-        stored store, mode or currency that differs from an expected one is a conflict."""
+        stored store, mode or currency that differs from an expected one is a conflict. ``audit`` is
+        written only with a debit, completed with the user, ``details.amountMicros`` (the debit) and
+        ``orderId``."""
         ...
 
     async def record_usage(self, usage_id: str, user_id: str, billed_cost_micros: int, *,

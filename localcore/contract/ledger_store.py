@@ -1,6 +1,10 @@
 """``MeteringStoreBase``: the half of every ``MeteringStore`` method that is the same on every backend,
 written once.
 
+The audited writes (``grant_once``, ``grant_purchase_once``, ``revoke_purchase``) take ``audit=`` and
+write it in their transaction (``_write_audit``) only when they credit or debit something, completed with
+the user and ``details.amountMicros`` (and the order id or grant reason).
+
 Each public method checks and shapes its call with the rules (``rules_ledger_writes``: nothing is written
 when that fails) and applies the store's ``LedgerVocabulary`` and clock. Grants and purchases then run
 here, as steps in one transaction of the backend (``Tx``). The other writes hand the backend one
@@ -19,6 +23,7 @@ from datetime import datetime
 from typing import Any, Generic, Self, TypeVar
 
 from localcore.contract import rules_ledger_writes as writes
+from localcore.contract.audit import AuditRecord
 from localcore.contract.clock import Clock
 from localcore.contract.ids import new_id
 from localcore.contract.ledger import (
@@ -34,6 +39,12 @@ from localcore.contract.ledger_locks import order_lock
 from localcore.contract.rules_ledger import clamp_ledger_limit, ledger_view
 
 Tx = TypeVar("Tx")
+
+
+def _about(audit: AuditRecord, user_id: str, amount_micros: int, **details: str) -> AuditRecord:
+    """A ledger write's event, completed with what only the ledger knows: the user and the amount."""
+    return audit.completed(target_type="user", target_id=user_id,
+                           details={"amountMicros": amount_micros, **details})
 
 
 class MeteringStoreBase(ABC, Generic[Tx]):
@@ -55,17 +66,20 @@ class MeteringStoreBase(ABC, Generic[Tx]):
     # ------------------------------------------------------------------ the shared half
 
     async def grant_once(self, user_id: str, reason: str, amount_micros: int, *,
-                         expires_at: datetime | None = None) -> bool:
+                         expires_at: datetime | None = None, audit: AuditRecord | None = None) -> bool:
         amount = writes.validate_grant(user_id, reason, amount_micros)
         grant = CreditGrantRecord(id=new_id(), user_id=user_id, amount_micros=amount, reason=reason,
                                   expires_at=expires_at, created_at=self.clock())
         async with self._locked() as tx:  # no user lock (as upstream): the (user, reason) key is unique
-            return await self._add_grant_once(tx, grant)
+            created = await self._add_grant_once(tx, grant)
+            if created and audit is not None:
+                await self._write_audit(tx, _about(audit, user_id, amount, reason=reason))
+            return created
 
     async def grant_purchase_once(self, order_id: str, user_id: str, amount_micros: int, *,
                                   source: str | None = None, store_id: str | None = None,
                                   test_mode: bool | None = None, currency: str | None = None,
-                                  variant_id: str | None = None) -> bool:
+                                  variant_id: str | None = None, audit: AuditRecord | None = None) -> bool:
         call = writes.purchase_grant(order_id, user_id, amount_micros, source=source, store_id=store_id,
                                      test_mode=test_mode, currency=currency, variant_id=variant_id,
                                      vocabulary=self.vocabulary)
@@ -77,13 +91,16 @@ class MeteringStoreBase(ABC, Generic[Tx]):
                 raise writes.grant_already_existed(call.order_id)
             if plan.debit is not None:
                 await self._post_verified_debit(tx, plan.debit)
+            if plan.granted and plan.grant is not None and audit is not None:
+                await self._write_audit(tx, _about(audit, call.user_id, plan.grant.amount_micros,
+                                                   orderId=call.order_id))
             return plan.granted
 
     async def revoke_purchase(self, order_id: str, *, refund_fraction: float | None = None,
                               source: str | None = None, allow_tombstone: bool = False,
                               expected_store_id: str | None = None,
                               expected_test_mode: bool | None = None,
-                              expected_currency: str | None = None) -> bool:
+                              expected_currency: str | None = None, audit: AuditRecord | None = None) -> bool:
         call = writes.purchase_revocation(
             order_id, refund_fraction=refund_fraction, source=source, allow_tombstone=allow_tombstone,
             expected_store_id=expected_store_id, expected_test_mode=expected_test_mode,
@@ -95,6 +112,9 @@ class MeteringStoreBase(ABC, Generic[Tx]):
             inserted = plan.debit is not None and await self._post_verified_debit(tx, plan.debit)
             if plan.purchase is not None:
                 await self._write_purchase(tx, plan.purchase, insert=plan.insert)
+            if inserted and plan.debit is not None and audit is not None:
+                await self._write_audit(tx, _about(audit, plan.debit.user_id, plan.debit.amount_micros,
+                                                   orderId=call.order_id))
             return inserted
 
     async def record_usage(self, usage_id: str, user_id: str, billed_cost_micros: int, *,
@@ -144,6 +164,10 @@ class MeteringStoreBase(ABC, Generic[Tx]):
     def _locked(self, *keys: str) -> AbstractAsyncContextManager[Tx]:
         """One transaction holding the locks ``keys`` (in that order) to its end; committed when the block
         ends normally, rolled back when it raises."""
+
+    @abstractmethod
+    async def _write_audit(self, tx: Tx, record: AuditRecord) -> None:
+        """Write the event inside ``tx``: committed with it, or not at all."""
 
     @abstractmethod
     async def _lock_user(self, tx: Tx, user_id: str) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from localcore.contract.audit import AuditRecord
 from localcore.contract.users import User
 
 
@@ -39,8 +40,9 @@ class OneTimeToken:
 class SessionStore(Protocol):
     async def create_session(self, *, token_hash: str, user_id: str, expires_at: datetime,
                              ip_address: str | None = None, user_agent: str | None = None,
-                             remember: bool = True) -> Session:
-        """Store a new session under the SHA-256 of its token (``remember`` is stored with it)."""
+                             remember: bool = True, audit: AuditRecord | None = None) -> Session:
+        """Store a new session under the SHA-256 of its token (``remember`` is stored with it), with
+        ``audit``'s event."""
 
     async def get_session(self, token_hash: str) -> tuple[Session, User] | None:
         """The session and its user, expired or not (the caller decides); None if unknown."""
@@ -51,11 +53,13 @@ class SessionStore(Protocol):
     async def list_sessions(self, user_id: str) -> list[Session]:
         """Every session of the user, oldest first (expired ones included)."""
 
-    async def delete_session(self, token_hash: str) -> bool:
-        """Delete one session by token hash; False if it did not exist."""
+    async def delete_session(self, token_hash: str, *, audit: AuditRecord | None = None) -> bool:
+        """Delete one session by token hash; False if it did not exist (no event)."""
 
-    async def delete_user_sessions(self, user_id: str, *, except_token_hash: str | None = None) -> int:
-        """Delete every session of the user (but the one named); returns how many went."""
+    async def delete_user_sessions(self, user_id: str, *, except_token_hash: str | None = None,
+                                   audit: AuditRecord | None = None) -> int:
+        """Delete every session of the user (but the one named); returns how many went. The event is
+        written only if some went, completed with ``details.sessions`` = that number."""
 
     async def delete_expired_sessions(self, now: datetime) -> int:
         """Housekeeping: delete sessions whose ``expires_at <= now``."""

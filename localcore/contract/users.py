@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from localcore.contract.audit import AuditRecord
+
 
 def user_lock_key(user_id: str) -> str:
     """The name of the lock that serialises everything about one user's credits and the user's deletion
@@ -67,8 +69,10 @@ class UserSettings:
 
 class UserStore(Protocol):
     async def create_user(self, *, email: str, name: str = "", image: str | None = None,
-                          email_verified: bool = False, password_hash: str | None = None) -> User:
-        """Insert a user with a new id. Raises ``DuplicateEmail`` if the normalised email exists.
+                          email_verified: bool = False, password_hash: str | None = None,
+                          audit: AuditRecord | None = None) -> User:
+        """Insert a user with a new id. Raises ``DuplicateEmail`` if the normalised email exists (and
+        writes no event). ``audit`` is completed with the new user as actor and target.
 
         With ``password_hash`` the credential account (``provider_id="credential"``, ``account_id`` = the
         new user id) is inserted in the same transaction: a user never exists half-created."""
@@ -81,8 +85,8 @@ class UserStore(Protocol):
 
     async def update_user(self, user_id: str, *, name: str | None = None, image: str | None = None,
                           email: str | None = None, email_verified: bool | None = None,
-                          clear_image: bool = False) -> User | None:
-        """Change the given fields only, bump ``updated_at``. None if the user does not exist.
+                          clear_image: bool = False, audit: AuditRecord | None = None) -> User | None:
+        """Change the given fields only, bump ``updated_at``. None if the user does not exist (no event).
         Raises ``DuplicateEmail`` when ``email`` belongs to another user."""
 
     async def count_users(self) -> int:
@@ -99,8 +103,8 @@ class UserStore(Protocol):
     async def get_credential(self, user_id: str) -> Account | None:
         """The user's email/password account (``provider_id="credential"``), if any."""
 
-    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
-        """Create or replace the credential account's password hash."""
+    async def set_password_hash(self, user_id: str, password_hash: str, *, audit: AuditRecord | None = None) -> None:
+        """Create or replace the credential account's password hash (with ``audit``'s event)."""
 
     async def unlink_account(self, user_id: str, provider_id: str) -> bool:
         """Delete the user's login method(s) of ``provider_id`` (e.g. drop the password by unlinking
@@ -115,7 +119,7 @@ class UserStore(Protocol):
                                 settings: dict[str, Any] | None = None) -> UserSettings:
         """Overlay the given fields on the current (or derived) values and upsert. ``settings`` replaces."""
 
-    async def delete_user_completely(self, user_id: str) -> bool:
+    async def delete_user_completely(self, user_id: str, *, audit: AuditRecord | None = None) -> bool:
         """Delete a user and everything that hangs off them, atomically, in this order:
 
         1. each non-deleted workspace where the user is the SOLE owner: promote the oldest editor
@@ -126,5 +130,8 @@ class UserStore(Protocol):
         3. the user's memberships are deleted; 4. their pending invites are deleted and ``created_by``
            is cleared on accepted ones; 5. workspaces still created by them are hard-deleted;
         6. their one-time tokens, 7. their credit rows (grants, purchases, reservations, ledger) and
-        8. the user with accounts, sessions and settings are deleted.
-        Returns False if the user did not exist."""
+        8. the user with accounts, sessions and settings are deleted;
+        9. the user's personal audit events (``audit.is_personal``: outside any workspace) are deleted,
+           workspace events stay with their ``actor_id``; then ``audit`` (completed with the user as
+           target) is written.
+        Returns False if the user did not exist (no event)."""

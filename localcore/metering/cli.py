@@ -16,6 +16,7 @@ import sys
 import uuid
 from decimal import Decimal, InvalidOperation
 
+from localcore.audit import audit_record
 from localcore.config import Config
 from localcore.contract.clock import iso
 from localcore.contract.ledger import SAFE_INTEGER_MAX, MeteringBalance
@@ -99,7 +100,8 @@ async def run(args: argparse.Namespace, config: Config) -> int:
             return 1
         if args.credits_command == "grant":
             reason = args.reason or f"admin:{uuid.uuid4()}"
-            created = await backend.metering.grant_once(user.id, reason, micros)
+            created = await backend.metering.grant_once(user.id, reason, micros, audit=audit_record(
+                "credits.grant", actor_id=None, details={"via": "cli"}))
             if created:
                 print(f"granted {credits_text(micros)} credits to {user.email} (reason {reason})")
             else:

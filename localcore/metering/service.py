@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
+from localcore.audit import audit_record
 from localcore.contract.ledger import (
     SAFE_INTEGER_MAX,
     CreditLedgerEntry,
@@ -210,7 +211,8 @@ class CreditsService:
         """Award the starter grant once (idempotent in the store; cached per process to skip the write)."""
         if not self.enabled or self.config.signup_grant_micros <= 0 or user_id in self._signup_granted:
             return
-        await self.store.grant_once(user_id, SIGNUP_GRANT_REASON, self.config.signup_grant_micros)
+        await self.store.grant_once(user_id, SIGNUP_GRANT_REASON, self.config.signup_grant_micros,
+                                    audit=audit_record("credits.grant", actor_id=None))
         self._signup_granted.add(user_id)
 
     async def get_balance(self, user_id: str, *, now: datetime | None = None) -> CreditBalance:
@@ -318,7 +320,8 @@ class CreditsService:
                              currency: str | None = None, variant_id: str | None = None) -> bool:
         return await self.store.grant_purchase_once(order_key, user_id, amount_micros, store_id=store_id,
                                                     test_mode=test_mode, currency=currency,
-                                                    variant_id=variant_id)
+                                                    variant_id=variant_id,
+                                                    audit=audit_record("credits.purchase", actor_id=None))
 
     @_observed("refund")
     async def revoke_purchase(self, order_key: str, *, refund_fraction: float | None = None,
@@ -328,7 +331,7 @@ class CreditsService:
         return await self.store.revoke_purchase(
             order_key, refund_fraction=refund_fraction, allow_tombstone=allow_tombstone,
             expected_store_id=expected_store_id, expected_test_mode=expected_test_mode,
-            expected_currency=expected_currency)
+            expected_currency=expected_currency, audit=audit_record("credits.refund", actor_id=None))
 
     @_observed("expiry_sweep")
     async def sweep(self, *, now: datetime | None = None) -> int:

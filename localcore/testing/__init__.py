@@ -6,4 +6,7 @@ Run it against any backend URL::
 
 With no ``--backend-url`` it runs on the three built-in backends (memory, a temporary SQLite file and a
 throwaway Postgres cluster, or ``LOCALCORE_TEST_POSTGRES_URL``).
+
+The same plugin ships fixtures for a child app's HTTP tests on those backends (``localcore_client``,
+``localcore_app``, ``localcore_plugins``, ``advance_clock``, …): see ``app_fixtures`` and docs/plugins.md.
 """

@@ -1,6 +1,8 @@
 """pytest plugin: the ``backend`` fixture every contract test runs on.
 
-Registered through the ``pytest11`` entry point, so installing localcore makes the fixtures available.
+Registered through the ``pytest11`` entry point, so installing localcore makes the fixtures available
+(and the app fixtures of ``app_fixtures.py`` — ``localcore_client``, ``localcore_app``, … — for a child
+app's HTTP tests, on the same backends).
 
 - ``--backend-url URL`` (repeatable) picks the backends; by default: memory, SQLite, Postgres.
 - Each test gets a fresh, migrated, empty backend opened with a ``ManualClock`` (the ``clock`` fixture).
@@ -23,6 +25,16 @@ import pytest
 
 from localcore.clock import ManualClock
 from localcore.store import Backend
+from localcore.testing.app_fixtures import (  # noqa: F401 - registered as this plugin's fixtures
+    advance_clock,
+    localcore_app,
+    localcore_backend,
+    localcore_client,
+    localcore_clock,
+    localcore_config,
+    localcore_env,
+    localcore_plugins,
+)
 
 DEFAULT_BACKENDS = ("memory", "sqlite", "postgres")
 

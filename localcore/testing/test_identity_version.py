@@ -1,11 +1,13 @@
 """``Backend.identity_version`` contract: it moves on every write an identity (or a membership lookup) is
-built from, in this process and (shared storage) in another one, and stays put otherwise. On Postgres: a lost listener
+built from, in this process and (shared storage) in another one, and stays put otherwise; an import moves it
+whatever it loads (its counter is not data: it is neither exported nor loaded). On Postgres: a lost listener
 connection answers None until it has reconnected and re-read the counter, which catches a change made
 while nobody listened."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -16,9 +18,12 @@ import pytest
 from backends import open_backend
 from backends.postgres.listener import APPLICATION_NAME
 from localcore.clock import ManualClock
+from localcore.contract.audit import AuditRecord
+from localcore.contract.snapshot import SnapshotSource
 from localcore.store import Backend
 from localcore.testing.plugin import PostgresServer
 from localcore.testing.test_sessions import h
+from localcore.transfer import export_to, import_from
 
 SETTLE_SECONDS = 5.0
 
@@ -45,10 +50,10 @@ async def moved_from(backend: Backend, before: int, timeout: float = SETTLE_SECO
 
 
 async def _fixture(backend: Backend, clock: ManualClock) -> tuple[str, str, str]:
-    """A user with two sessions, settings, and a workspace with a second member."""
+    """A user with four sessions and a workspace, and a second user."""
     user = await backend.users.create_user(email="ada@example.com", name="Ada")
     other = await backend.users.create_user(email="bob@example.com", name="Bob")
-    for token in ("one", "two", "three"):
+    for token in ("one", "two", "three", "four"):
         await backend.sessions.create_session(token_hash=h(token), user_id=user.id,
                                               expires_at=clock() + timedelta(days=30))
     workspace = await backend.workspaces.create_workspace(user_id=user.id, name="W", app_id="app")
@@ -59,6 +64,11 @@ def _writes(backend: Backend, clock: ManualClock, user: str, other: str,
             workspace: str) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
     s, u, w = backend.sessions, backend.users, backend.workspaces
     found: list[str] = []
+    audit = AuditRecord(action="test.write", actor_id=user)
+
+    async def accept_an_invite() -> None:
+        minted = await w.create_invite(workspace, email="bob@example.com", role="viewer", invited_by=user)
+        await w.accept_invite(workspace, minted.invite.id, other, audit=audit)
 
     async def slide() -> None:
         session = await s.get_session(h("one"))
@@ -75,13 +85,16 @@ def _writes(backend: Backend, clock: ManualClock, user: str, other: str,
         ("add a member", lambda: w.add_member(workspace, other, "viewer")),
         ("change a role", lambda: w.update_member_role(workspace, other, "editor")),
         ("remove a member", lambda: w.remove_member(workspace, other)),
+        ("accept an invite (audited)", accept_an_invite),
+        ("remove a member (audited)", lambda: w.remove_member(workspace, other, audit=audit)),
         ("create a workspace", lambda: w.create_workspace(user_id=other, name="B", app_id="app")),
         ("rename a workspace", lambda: w.update_workspace(workspace, name="W2")),
         ("delete a workspace", lambda: w.delete_workspace(workspace)),
         ("sign out one session", lambda: s.delete_session(h("one"))),
+        ("sign out another (audited)", lambda: s.delete_session(h("three"), audit=audit)),
         ("revoke the others", lambda: s.delete_user_sessions(user, except_token_hash=h("two"))),
         ("sweep expired sessions", _expire_and_sweep(backend, clock)),
-        ("delete the account", lambda: u.delete_user_completely(user)),
+        ("delete the account (audited)", lambda: u.delete_user_completely(user, audit=audit)),
     ]
 
 
@@ -122,6 +135,41 @@ async def test_another_process_sees_every_identity_write(backend: Backend, backe
                 await moved_from(second, before)
             except AssertionError:
                 pytest.fail(f"{label} on one backend did not move the other's identity version")
+
+
+async def _export_of_one_signed_in_user(clock: ManualClock) -> bytes:
+    """An export holding a user and a session only: rows whose insertion moves the version by itself on no
+    backend (a new user or session needs no bump), so only the import's own bump can move it."""
+    async with await open_backend("memory://", clock=clock) as source:
+        user = await source.users.create_user(email="ada@example.com", name="Ada")
+        await source.sessions.create_session(token_hash=h("t"), user_id=user.id,
+                                             expires_at=clock() + timedelta(days=1))
+        assert isinstance(source, SnapshotSource)
+        out = io.BytesIO()
+        await export_to(source, out, backend=source.kind)
+        return out.getvalue()
+
+
+async def test_an_import_moves_the_version(backend: Backend, clock: ManualClock) -> None:
+    exported = await _export_of_one_signed_in_user(clock)
+    before = await version_of(backend)
+    await import_from(backend, io.BytesIO(exported))
+    after = await version_of(backend)
+    assert after != before and await backend.sessions.get_session(h("t")) is not None
+    await import_from(backend, io.BytesIO(exported), replace=True)
+    assert await version_of(backend) != after
+
+
+@pytest.mark.shared_storage  # memory lives in one process
+async def test_another_process_sees_an_import(backend: Backend, backend_url: str, clock: ManualClock) -> None:
+    exported = await _export_of_one_signed_in_user(clock)
+    async with await open_backend(backend_url, clock=clock) as second:
+        before = await version_of(second)
+        await import_from(backend, io.BytesIO(exported))
+        try:
+            await moved_from(second, before)
+        except AssertionError:
+            pytest.fail("an import on one backend did not move the other's identity version")
 
 
 # ----------------------------------------------------------------------------- Postgres: the listener

@@ -23,12 +23,12 @@ from localcore.workspaces.crypto import SettingsCipher
 from localcore.workspaces.invites import InviteService
 from localcore.workspaces.keys import WORKSPACES, WorkspaceFeature
 from localcore.workspaces.provisioner import WorkspaceProvisioner, provisioner_from_config
-from localcore.workspaces.routes import setup_workspace_routes
+from localcore.workspaces.routes import guard_errors, setup_workspace_routes
 from localcore.workspaces.routes_invites import setup_invite_routes
 from localcore.workspaces.service import WorkspaceService
 from localcore.workspaces.settings import SettingsService
 
-__all__ = ["WORKSPACES", "WORKSPACE_RATE_LIMITS", "WorkspaceFeature", "setup_workspaces"]
+__all__ = ["WORKSPACES", "WORKSPACE_RATE_LIMITS", "WorkspaceFeature", "guard_errors", "setup_workspaces"]
 
 #: Invite creation counts per workspace, and only once the caller is known to be an owner (``deferred``:
 #: the route enforces it), so a refused caller cannot use up a workspace's budget.

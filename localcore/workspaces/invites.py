@@ -19,9 +19,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from localcore.audit import audit_record
 from localcore.auth import InviteOutcome
 from localcore.clock import Clock
 from localcore.config import Config
+from localcore.contract.audit import AuditRecord
 from localcore.contract.tokens import hash_token
 from localcore.errors import Forbidden, HttpError, NotFound
 from localcore.mail import Mailer
@@ -88,8 +90,10 @@ class InviteService:
     async def create(self, access: Access, *, email: str, role: str) -> IssuedInvite:
         self.ensure_enabled()
         ttl_days = self.config.features.invite_ttl_days
-        created = await self.store.create_invite(access.workspace.id, email=email, role=role,
-                                                 invited_by=access.user.id, ttl_days=ttl_days)
+        created = await self.store.create_invite(
+            access.workspace.id, email=email, role=role, invited_by=access.user.id, ttl_days=ttl_days,
+            audit=audit_record("invite.create", actor_id=access.user.id, workspace_id=access.workspace.id,
+                               details={"role": role, "email": normalize_email(email)}))
         invite = created.invite
         accept_url = f"{self.config.auth.url}/invites/{created.raw_token}"
         log.info("invite.create workspace=%s invite=%s role=%s by=%s", invite.workspace_id, invite.id, role,
@@ -102,7 +106,9 @@ class InviteService:
         return IssuedInvite(invite, None)
 
     async def revoke(self, access: Access, invite_id: str) -> None:
-        if not await self.store.revoke_invite(access.workspace.id, invite_id):
+        revoked = audit_record("invite.revoke", actor_id=access.user.id, workspace_id=access.workspace.id,
+                               target_type="invite", target_id=invite_id)
+        if not await self.store.revoke_invite(access.workspace.id, invite_id, audit=revoked):
             raise NotFound("Invite not found")
         log.info("invite.revoke workspace=%s invite=%s by=%s", access.workspace.id, invite_id, access.user.id)
 
@@ -131,7 +137,8 @@ class InviteService:
 
     async def _accept(self, invite: Invite, user: User, counted: frozenset[str]) -> AcceptedInvite:
         try:
-            accepted = await self.store.accept_invite(invite.workspace_id, invite.id, user.id)
+            accepted = await self.store.accept_invite(invite.workspace_id, invite.id, user.id,
+                                                      audit=_accepted(invite, user))
         except InviteError as exc:
             raise await self._fail(invite, exc.code, counted=exc.code in counted) from None
         await self.store.reset_invite_failed_attempts(invite.id)
@@ -198,7 +205,8 @@ class InviteService:
             if normalize_email(invite.email) != normalize_email(user.email):
                 return InviteOutcome(accepted=False, failure="invite_email_mismatch")
             try:
-                await self.store.accept_invite(invite.workspace_id, invite.id, user.id)
+                await self.store.accept_invite(invite.workspace_id, invite.id, user.id,
+                                               audit=_accepted(invite, user))
             except InviteError as exc:
                 return InviteOutcome(accepted=False, failure=exc.code)
         except Exception:  # a broken invite must never break the sign-up
@@ -206,3 +214,8 @@ class InviteService:
             return InviteOutcome(accepted=False)
         log.info("invite.signup.accept workspace=%s invite=%s user=%s", invite.workspace_id, invite.id, user.id)
         return InviteOutcome(accepted=True)
+
+
+def _accepted(invite: Invite, user: User) -> AuditRecord:
+    return audit_record("invite.accept", actor_id=user.id, workspace_id=invite.workspace_id, target_type="invite",
+                        target_id=invite.id)

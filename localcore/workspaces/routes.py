@@ -125,7 +125,16 @@ async def get_settings(request: web.Request) -> web.Response:
 async def put_settings(request: web.Request) -> web.Response:
     granted = await access(request, "editor")
     body = await parse_body(request, m.SettingsBody)
-    return json_out(_settings_out(await request.app[WORKSPACES].settings.put(granted.workspace.id, body.root)))
+    return json_out(_settings_out(await request.app[WORKSPACES].settings.put(granted.workspace.id, body.root,
+                                                                             actor_id=granted.user.id)))
+
+
+async def delete_setting(request: web.Request) -> web.Response:
+    granted = await access(request, "editor")
+    if not await request.app[WORKSPACES].settings.delete(granted.workspace.id, request.match_info["key"],
+                                                         actor_id=granted.user.id):
+        raise NotFound("Setting not found")
+    return json_out(m.DeletedOut(deleted=True))
 
 
 async def get_runtime(request: web.Request) -> web.Response:
@@ -179,6 +188,9 @@ def setup_workspace_routes(app: web.Application, catalog: RouteCatalog) -> None:
                 raises=guard_errors())
     catalog.add(r, "PUT", f"{one}/settings", put_settings, tag=TAG, body=m.SettingsBody, response=m.SettingsOut,
                 auth=True, summary="Upsert encrypted settings (editor)", raises=guard_errors("editor"))
+    catalog.add(r, "DELETE", f"{one}/settings/{{key}}", delete_setting, tag=TAG, response=m.DeletedOut,
+                auth=True, summary="Delete one setting (editor)",
+                raises=[*guard_errors("editor"), NotFound("Setting not found")])
     catalog.add(r, "GET", f"{one}/runtime", get_runtime, tag=TAG, response=m.RuntimeEnvelopeOut, auth=True,
                 summary="The workspace runtime (created 'ready' on first read; member)", raises=guard_errors())
     catalog.add(r, "POST", f"{one}/runtime/retry", retry_runtime, tag=TAG, response=m.RuntimeEnvelopeOut,

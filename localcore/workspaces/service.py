@@ -14,10 +14,13 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
+from localcore.audit import audit_record
 from localcore.auth import IdentityCache
 from localcore.clock import Clock
 from localcore.config import Config
+from localcore.contract.audit import AuditRecord
 from localcore.contract.locks import KeyedLocks
 from localcore.errors import Forbidden, HttpError, NotFound, ValidationFailed
 from localcore.store import (
@@ -107,12 +110,13 @@ class WorkspaceService:
             if first:
                 try:
                     workspace = await self.store.create_workspace(user_id=user.id, name=name, app_id=self.app_id,
-                                                                  is_default=True)
+                                                                  is_default=True, audit=_created(user))
                 except ConstraintViolation as exc:
                     if exc.kind != "unique":
                         raise
             if workspace is None:
-                workspace = await self.store.create_workspace(user_id=user.id, name=name, app_id=self.app_id)
+                workspace = await self.store.create_workspace(user_id=user.id, name=name, app_id=self.app_id,
+                                                              audit=_created(user))
         log.info("workspace.create workspace=%s user=%s", workspace.id, user.id)
         if self.provisioner is not None:
             await self._provision(workspace, owner_id=user.id)
@@ -138,7 +142,8 @@ class WorkspaceService:
                 return found
             try:
                 workspace = await self.store.create_workspace(user_id=user.id, name=DEFAULT_WORKSPACE_NAME,
-                                                              app_id=self.app_id, is_default=True)
+                                                              app_id=self.app_id, is_default=True,
+                                                              audit=_created(user))
             except ConstraintViolation as exc:  # another process created it first
                 if exc.kind != "unique":
                     raise
@@ -169,7 +174,8 @@ class WorkspaceService:
             await self._provision(workspace, owner_id=workspace.created_by)
 
     async def rename(self, access: Access, name: str) -> Workspace:
-        updated = await self.store.update_workspace(access.workspace.id, name=name)
+        updated = await self.store.update_workspace(access.workspace.id, name=name, audit=_about_workspace(
+            "workspace.update", access, details={"oldName": access.workspace.name, "newName": name}))
         if updated is None:
             raise NotFound("Workspace not found")
         return updated
@@ -185,7 +191,7 @@ class WorkspaceService:
                 await self.store.put_workspace_runtime(workspace_id, {
                     "state": "error", "last_error": _reason(exc), "last_error_op": "destroy"})
                 raise HttpError(500, "destroy_failed", "Workspace destroy failed") from None
-        if not await self.store.delete_workspace(workspace_id):
+        if not await self.store.delete_workspace(workspace_id, audit=_about_workspace("workspace.delete", access)):
             raise NotFound("Workspace not found")
         log.info("workspace.delete workspace=%s user=%s", workspace_id, access.user.id)
 
@@ -196,7 +202,8 @@ class WorkspaceService:
 
     async def add_member(self, access: Access, user_id: str, role: str) -> Member:
         try:
-            member = await self.store.add_member(access.workspace.id, user_id, role)
+            member = await self.store.add_member(access.workspace.id, user_id, role, audit=_about_member(
+                "member.add", access, user_id, details={"role": role}))
         except ConstraintViolation as exc:
             if exc.kind == "unique":
                 raise HttpError(409, "validation_failed", "User is already a member of this workspace") from None
@@ -210,7 +217,8 @@ class WorkspaceService:
     async def change_role(self, access: Access, user_id: str, role: str) -> Member:
         try:
             member = await self.store.update_member_role(access.workspace.id, user_id, role,
-                                                         actor_id=access.user.id)
+                                                         actor_id=access.user.id,
+                                                         audit=_about_member("member.role_change", access, user_id))
         except MembershipError as exc:
             raise _membership_error(exc, removing=False) from None
         log.info("workspace.member.role workspace=%s user=%s role=%s by=%s", access.workspace.id, user_id, role,
@@ -222,7 +230,8 @@ class WorkspaceService:
         if user_id != access.user.id and access.role != "owner":
             raise Forbidden("Only owners can remove other members")
         try:
-            await self.store.remove_member(access.workspace.id, user_id, actor_id=access.user.id)
+            await self.store.remove_member(access.workspace.id, user_id, actor_id=access.user.id,
+                                           audit=_about_member("member.remove", access, user_id))
         except MembershipError as exc:
             raise _membership_error(exc, removing=True) from None
         log.info("workspace.member.remove workspace=%s user=%s by=%s", access.workspace.id, user_id, access.user.id)
@@ -243,12 +252,15 @@ class WorkspaceService:
         if runtime.state != "error" or runtime.last_error_op != "provision":
             raise HttpError(409, "invalid_retry_state",
                             f"Runtime is {runtime.state}; only a failed provision can be retried")
-        return await self._provision(access.workspace, owner_id=access.user.id)
+        return await self._provision(access.workspace, owner_id=access.user.id,
+                                     audit=_about_workspace("runtime.retry", access))
 
-    async def _provision(self, workspace: Workspace, *, owner_id: str) -> WorkspaceRuntime:
+    async def _provision(self, workspace: Workspace, *, owner_id: str,
+                         audit: AuditRecord | None = None) -> WorkspaceRuntime:
+        """``audit`` (a retry's event) goes with the first write, the move to ``pending``."""
         assert self.provisioner is not None
         await self.store.put_workspace_runtime(workspace.id, {"state": "pending", "last_error": None,
-                                                              "last_error_op": None})
+                                                              "last_error_op": None}, audit=audit)
         request = ProvisionRequest(workspace_id=workspace.id, workspace_name=workspace.name, owner_id=owner_id,
                                    app_id=workspace.app_id)
         try:
@@ -260,6 +272,22 @@ class WorkspaceService:
             raise HttpError(500, "provision_failed", "Workspace provisioning failed") from None
         return await self.store.put_workspace_runtime(workspace.id, {
             "state": "ready", "volume_path": volume_path, "last_error": None, "last_error_op": None})
+
+
+def _created(user: User) -> AuditRecord:
+    """``workspace.create``; the store fills in the new workspace."""
+    return audit_record("workspace.create", actor_id=user.id)
+
+
+def _about_workspace(action: str, access: Access, *, details: dict[str, Any] | None = None) -> AuditRecord:
+    return audit_record(action, actor_id=access.user.id, workspace_id=access.workspace.id,
+                        target_type="workspace", target_id=access.workspace.id, details=details)
+
+
+def _about_member(action: str, access: Access, user_id: str, *,
+                  details: dict[str, Any] | None = None) -> AuditRecord:
+    return audit_record(action, actor_id=access.user.id, workspace_id=access.workspace.id, target_type="user",
+                        target_id=user_id, details=details)
 
 
 def _reason(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from localcore.audit import audit_record
 from localcore.store import StoredSetting, WorkspaceStore
 from localcore.workspaces.crypto import SettingsCipher
 
@@ -49,11 +50,20 @@ class SettingsService:
     async def metadata(self, workspace_id: str) -> list[SettingMeta]:
         return [self._meta(s) for s in await self.store.list_workspace_settings(workspace_id)]
 
-    async def put(self, workspace_id: str, values: dict[str, str]) -> list[SettingMeta]:
+    async def put(self, workspace_id: str, values: dict[str, str], *, actor_id: str | None = None) -> list[SettingMeta]:
+        """Seal and store ``values``: one ``settings.update`` event naming the KEYS (never a value)."""
         sealed = {key: self.cipher.seal(workspace_id, key, value) for key, value in values.items()}
-        await self.store.put_workspace_settings(workspace_id, sealed)
+        updated = audit_record("settings.update", actor_id=actor_id, workspace_id=workspace_id,
+                               target_type="workspace", target_id=workspace_id, details={"keys": sorted(values)})
+        await self.store.put_workspace_settings(workspace_id, sealed, audit=updated)
         log.info("workspace.settings.put workspace=%s keys=%d", workspace_id, len(sealed))
         return await self.metadata(workspace_id)
+
+    async def delete(self, workspace_id: str, key: str, *, actor_id: str | None = None) -> bool:
+        """Delete one setting (``settings.delete`` names its KEY); False if there was none."""
+        deleted = audit_record("settings.delete", actor_id=actor_id, workspace_id=workspace_id,
+                               target_type="workspace", target_id=workspace_id, details={"key": key})
+        return await self.store.delete_workspace_setting(workspace_id, key, audit=deleted)
 
     async def decrypt(self, workspace_id: str, key: str) -> str | None:
         """The plaintext for server-side use; None when missing or not decryptable."""

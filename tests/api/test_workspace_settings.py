@@ -34,6 +34,20 @@ def settings_path(workspace: str) -> str:
     return f"/api/v1/workspaces/{workspace}/settings"
 
 
+async def test_editors_delete_one_setting_and_viewers_cannot(h: Harness) -> None:
+    ada, bob, cy = (await h.person("ada@example.com"), await h.person("bob@example.com"),
+                    await h.person("cy@example.com"))
+    workspace = await h.team(ada, editor=bob, viewer=cy)
+    assert (await ada.call("PUT", settings_path(workspace), {"A_KEY": "one", "B_KEY": "two"}))[0] == 200
+    status, refused = await cy.call("DELETE", f"{settings_path(workspace)}/A_KEY")
+    assert (status, refused["code"]) == (403, "forbidden")
+    assert await bob.call("DELETE", f"{settings_path(workspace)}/A_KEY") == (200, {"deleted": True})
+    status, missing = await bob.call("DELETE", f"{settings_path(workspace)}/A_KEY")
+    assert (status, missing["code"], missing["message"]) == (404, "not_found", "Setting not found")
+    keys = [s["key"] for s in (await cy.call("GET", settings_path(workspace)))[1]["settings"]]
+    assert keys == ["B_KEY"]
+
+
 async def test_members_read_metadata_and_editors_write(h: Harness, clock: ManualClock) -> None:
     ada, bob, cy = (await h.person("ada@example.com"), await h.person("bob@example.com"),
                     await h.person("cy@example.com"))

@@ -36,12 +36,15 @@ CHROMIUM_ARGS = [
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "first_run: start the server with the owner bootstrap link on")
+    config.addinivalue_line("markers", "server_args(*args): more command-line arguments for the server")
 
 
 @pytest.fixture
 def server(tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> Iterator[Server]:
     """A fresh server per test: its own database, sessions, rate-limit counters and dev mailbox."""
     args = () if request.node.get_closest_marker("first_run") else ("--no-bootstrap",)
+    more = request.node.get_closest_marker("server_args")
+    args = (*args, *(more.args if more else ()))
     with running_server(tmp_path, *args) as handle:
         yield handle
 

@@ -5,6 +5,7 @@ work with nothing but themselves — no script, no stylesheet to fetch, no conso
 from __future__ import annotations
 
 import pathlib
+import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -30,14 +31,20 @@ def page_errors(console_errors: list[str]) -> list[str]:
     return [e for e in console_errors if "Failed to load resource" not in e]
 
 
-def newest_link(page: Page, server: Server, to: str, fragment: str) -> str:
-    for message in dev_mail(page, server):
-        if message["to"] == to:
-            for url in message["links"]:
-                if fragment in url:
-                    parts = urlsplit(url)
-                    return f"{parts.path}?{parts.query}" if parts.query else parts.path
-    raise AssertionError(f"no mail to {to} with {fragment!r}")
+def newest_link(page: Page, server: Server, to: str, fragment: str, *, timeout: float = 10.0) -> str:
+    """The newest mailed link to ``to`` containing ``fragment``, waiting for it: mail is sent after the
+    answer that caused it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for message in dev_mail(page, server):
+            if message["to"] == to:
+                for url in message["links"]:
+                    if fragment in url:
+                        parts = urlsplit(url)
+                        return f"{parts.path}?{parts.query}" if parts.query else parts.path
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no mail to {to} with {fragment!r}")
+        time.sleep(0.1)
 
 
 def signed_in_email(page: Page) -> str | None:

@@ -96,7 +96,8 @@ async def test_i105_balance_grants_the_signup_credits_once() -> None:
     first = await credits.get_balance("u")
     await credits.get_balance("u")
     grants = [c for c in store.calls if c[0] == "grant_once"]
-    assert grants == [("grant_once", ("u", "signup_grant", 2_000_000), {})]
+    assert [(name, args) for name, args, _ in grants] == [("grant_once", ("u", "signup_grant", 2_000_000))]
+    assert [kwargs["audit"].action for _, _, kwargs in grants] == ["credits.grant"]  # the system's grant
     assert first.currency == "credits" and first.enabled is True
 
 

@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The benchmarks issue 12 asks for; the runner may add more, never drop one.
-EXPECTED = {"health", "me", "auth", "memory", "startup", "ledger"}
+EXPECTED = {"health", "me", "auth", "memory", "startup", "ledger", "transfer"}
 #: Whole smoke run; it takes ~30 s on the 2-core machine. Beyond this the run is broken, not slow.
 TIMEOUT = 150
 
@@ -85,7 +85,8 @@ def test_every_benchmark_produces_a_measured_row_with_its_baseline(tmp_path: Pat
     assert set(data["benchmarks"]) >= EXPECTED
     check_rows(data, stdout)
     postgres = [f for f in data["figures"] if "Postgres" in f["name"]]
-    assert {f["bench"] for f in postgres} == {"me", "ledger"}, "the Postgres rows are listed (measured or skipped)"
+    assert {f["bench"] for f in postgres} == {"me", "ledger", "transfer"}, \
+        "the Postgres rows are listed (measured or skipped)"
     if os.environ.get("CI"):
         assert all(f["skipped"] is None for f in postgres)
     targets = [f for f in data["figures"] if f["target"] is not None]

@@ -75,9 +75,22 @@ def test_a_sigterm_right_after_the_first_healthy_answer_is_a_clean_stop(tmp_path
         assert proc.wait(timeout=40) == 0
 
 
+def catches(pid: int, signum: int) -> bool:
+    """Whether the process has a handler installed for ``signum`` (the kernel's ``SigCgt`` mask)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(mask, 16) >> (signum - 1) & 1)
+
+
 def test_a_sigterm_during_start_up_ends_the_start_in_a_clean_stop(tmp_path: Path) -> None:
     with server(tmp_path) as (proc, _):
-        time.sleep(0.4)  # the interpreter is importing and migrating: not listening yet
+        # Before its first line runs, no program can handle a signal; from then on localcore must. Waiting
+        # for the handler (rather than a fixed sleep) keeps a loaded machine from signalling the bare
+        # interpreter, which the kernel rightly ends with -15.
+        deadline = time.monotonic() + 30
+        while not catches(proc.pid, signal.SIGTERM):
+            assert time.monotonic() < deadline, "the server never installed a SIGTERM handler"
+            time.sleep(0.005)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=40) == 0
 

@@ -7,14 +7,20 @@ import { appLayout } from "../layout.js";
 import { navigate, reload } from "../router.js";
 import { clearCache, displayName, flash, invalidate, loadIdentity, refreshSession, state } from "../state.js";
 import { avatar, button, card, chip, confirmDialog, createForm, liveRegion, notice, validators, withBusy } from "../ui.js";
+import { activityCard } from "./audit.js";
 import { resendSection } from "./links.js";
 
 const SECTIONS = [
   ["profile", "Profile"],
   ["password", "Password"],
   ["sessions", "Sessions"],
+  ["activity", "Activity"],
+  ["about", "About this server"],
   ["danger-zone", "Delete account"],
 ];
+
+/** Top-level entries of /api/v1/capabilities that core itself contributes; every other one is a plugin's. */
+const CORE_CAPABILITIES = new Set(["core", "credits"]);
 
 export async function accountPage(ctx) {
   await refreshSession();
@@ -22,6 +28,7 @@ export async function accountPage(ctx) {
   const me = await loadIdentity({ force: true });
   const user = state.session.user;
   const sessions = await api("/auth/list-sessions", { signal: ctx.signal }).catch((err) => ({ error: err }));
+  const capabilities = await api("/api/v1/capabilities", { signal: ctx.signal }).catch((err) => ({ error: err }));
   const name = displayName();
   const header = h("div", { class: "page-header" },
     avatar(name, user.email, { size: "lg" }),
@@ -37,6 +44,8 @@ export async function accountPage(ctx) {
         profileCard(user, me),
         passwordCard(user),
         sessionsCard(sessions),
+        await activityCard(ctx.signal),
+        aboutCard(capabilities),
         deleteCard(user))));
 }
 
@@ -269,4 +278,23 @@ function deleteCard(user) {
       h("div", {}, h("h3", { class: "danger-title" }, "Delete your account"),
         h("p", { class: "muted small" }, "Your account, sessions and personal settings are removed.")),
       del));
+}
+
+/** What this server runs: core's contract version and each installed plugin with its capabilities. */
+function aboutCard(capabilities) {
+  if (capabilities.error) {
+    return card({ title: "About this server", id: "about" },
+      notice("error", `Could not load the server's capabilities. ${errorMessage(capabilities.error)}`));
+  }
+  const plugins = Object.entries(capabilities).filter(([name]) => !CORE_CAPABILITIES.has(name));
+  const show = (value) => (typeof value === "object" && value !== null ? JSON.stringify(value) : String(value));
+  return card({ title: "About this server", id: "about", description: `boring-core contract ${capabilities.core?.version ?? "?"}` },
+    plugins.length
+      ? h("ul", { class: "plugin-list", "aria-label": "Plugins" }, plugins.map(([name, caps]) => h("li", { class: "plugin-item" },
+        h("h3", { class: "subheading" }, name, " ", chip("plugin", "accent")),
+        caps && typeof caps === "object"
+          ? h("dl", { class: "plugin-capabilities" }, Object.entries(caps).map(([key, value]) =>
+            h("div", {}, h("dt", {}, key), h("dd", { class: "mono" }, show(value)))))
+          : h("p", { class: "muted small" }, show(caps)))))
+      : h("p", { class: "muted" }, "No plugins are installed."));
 }

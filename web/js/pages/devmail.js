@@ -10,6 +10,61 @@ import { publicWidePage } from "../layout.js";
 import { button, confirmDialog, liveRegion, notice } from "../ui.js";
 
 const POLL_MS = 4000;
+const HOUR = 3600;
+const DAY = 24 * HOUR;
+
+/** "2 days 3 hours ahead" for the dev clock's offset in seconds. */
+function describeOffset(seconds) {
+  if (!seconds) return "on the wall clock";
+  const parts = [];
+  const days = Math.floor(seconds / DAY);
+  const hours = Math.floor((seconds % DAY) / HOUR);
+  const minutes = Math.floor((seconds % HOUR) / 60);
+  const rest = seconds % 60;
+  if (days) parts.push(`${days} day${days === 1 ? "" : "s"}`);
+  if (hours) parts.push(`${hours} hour${hours === 1 ? "" : "s"}`);
+  if (minutes) parts.push(`${minutes} minute${minutes === 1 ? "" : "s"}`);
+  if (rest && !days) parts.push(`${rest} second${rest === 1 ? "" : "s"}`);
+  return `${parts.join(" ")} ahead`;
+}
+
+/**
+ * The dev clock (POST /api/dev/clock, same secret as the mailbox): how far the server's clock is ahead
+ * and buttons to move it, so an invite or a reservation can be watched expiring. Null when the server's
+ * clock cannot move (the route answers 404).
+ */
+async function devClockPanel(signal, status) {
+  let clock;
+  try {
+    clock = await api("/api/dev/clock", { signal });
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 404) return null;
+    throw err;
+  }
+  const offset = h("span", { class: "dev-clock-offset" });
+  const now = h("span", { class: "muted" });
+  const show = (c) => {
+    offset.textContent = `Server clock: ${describeOffset(c.offsetSeconds)}`;
+    now.textContent = `(server time ${dateTime(c.now)})`;
+  };
+  const change = (body, label) => async () => {
+    try {
+      const moved = await api("/api/dev/clock", { method: "POST", body });
+      show(moved);
+      status.show(`Server clock ${label}.`, "info");
+    } catch (err) {
+      status.show(errorMessage(err, "Could not move the server clock."), "error");
+    }
+  };
+  show(clock);
+  return h("div", { class: "dev-clock", role: "group", "aria-label": "Dev clock" },
+    offset, now,
+    h("div", { class: "button-row" },
+      button("+1 hour", { variant: "secondary", size: "sm", onClick: change({ advanceSeconds: HOUR }, "moved 1 hour ahead") }),
+      button("+1 day", { variant: "secondary", size: "sm", onClick: change({ advanceSeconds: DAY }, "moved 1 day ahead") }),
+      button("+7 days", { variant: "secondary", size: "sm", onClick: change({ advanceSeconds: 7 * DAY }, "moved 7 days ahead") }),
+      button("Reset", { variant: "ghost", size: "sm", onClick: change({ reset: true }, "back on the wall clock") })));
+}
 
 function frame(...content) {
   return publicWidePage("Dev mailbox", ...content);
@@ -63,6 +118,7 @@ export async function devMailPage(ctx) {
 
   const status = liveRegion("status");
   const alert = liveRegion("error");
+  const clockPanel = await devClockPanel(ctx.signal, status);
   const listEl = h("ul", { class: "mail-list", "aria-label": "Messages" });
   const viewer = h("section", { class: "mail-viewer", "aria-label": "Message" });
   const count = h("p", { class: "muted small mail-count" });
@@ -177,7 +233,7 @@ export async function devMailPage(ctx) {
     if (listEl.isConnected && !document.hidden) refresh();
   }, POLL_MS);
 
-  return frame(header, status.el, alert.el,
+  return frame(header, status.el, alert.el, clockPanel,
     h("div", { class: "mailbox" },
       h("div", { class: "mail-side" },
         h("div", { class: "mail-toolbar" }, count, h("div", { class: "button-row" }, refreshBtn, clearBtn)),

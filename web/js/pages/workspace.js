@@ -32,6 +32,7 @@ const SECTIONS = [
   { id: "members", label: "Members", path: "/members" },
   { id: "invites", label: "Invites", path: "/invites" },
   { id: "settings", label: "Settings", path: "/settings" },
+  { id: "audit", label: "Audit log", path: "/audit", minRole: "owner" },
 ];
 
 function workspaceError(err) {
@@ -79,7 +80,7 @@ export async function workspaceScreen(ctx, section, build) {
         chip(ROLE_LABELS[role] || role, role === "owner" ? "accent" : "neutral", { "data-role": role }),
         workspace.isDefault ? chip("Default", "outline") : null)));
   const tabs = h("nav", { class: "tabs", "aria-label": "Workspace sections" },
-    SECTIONS.map((s) => h("a", {
+    SECTIONS.filter((s) => !s.minRole || atLeast(role, s.minRole) || s.id === section).map((s) => h("a", {
       class: ["tab", s.id === section && "tab-active"],
       href: base + s.path,
       "aria-current": s.id === section ? "page" : undefined,
