@@ -97,14 +97,20 @@ class IdentityListener:
         conn.add_termination_listener(self._terminated)
         await conn.add_listener(CHANNEL, self._notified)
         # LISTEN is in effect now: every later commit is notified; every earlier one is in the sequence.
-        self._observe(await asyncio.wait_for(conn.fetchval(_READ), TIMEOUT_SECONDS))
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            self._observe(await conn.fetchval(_READ))
         self._conn = conn
-        while True:
+        # ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` can swallow a cancellation that
+        # lands as its inner future completes, and this loop would then outlive ``close()`` (a hang seen in
+        # the suite); the ``_closed`` check ends it even so.
+        while not self._closed:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost.wait(), RECHECK_SECONDS)
+                async with asyncio.timeout(RECHECK_SECONDS):
+                    await self._lost.wait()
             if self._lost.is_set() or conn.is_closed():
                 raise ConnectionError("listener connection closed")
-            self._observe(await asyncio.wait_for(conn.fetchval(_READ), TIMEOUT_SECONDS))
+            async with asyncio.timeout(TIMEOUT_SECONDS):
+                self._observe(await conn.fetchval(_READ))
 
     def _observe(self, sequence: int) -> None:
         if sequence != self._sequence:
@@ -115,7 +121,8 @@ class IdentityListener:
         conn, self._conn, self._pending = self._pending, None, None
         if conn is not None and not conn.is_closed():
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), TIMEOUT_SECONDS)
+                async with asyncio.timeout(TIMEOUT_SECONDS):
+                    await conn.close()
             if not conn.is_closed():
                 conn.terminate()
 
@@ -124,6 +131,8 @@ class IdentityListener:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            # Bounded: a close must never hang a shutdown, whatever the task is waiting on.
+            await asyncio.wait({task}, timeout=TIMEOUT_SECONDS)
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: a failure while closing is not worth a warning
         await self._drop()
