@@ -34,10 +34,11 @@ def describe(url: str) -> str:
 
 
 async def open_backend(url: str, *, clock: Clock | None = None,
-                       ledger_vocabulary: LedgerVocabulary | None = None) -> Backend:
+                       ledger_vocabulary: LedgerVocabulary | None = None, pool_size: int = 10) -> Backend:
     """Open and migrate the backend ``url`` names: ``memory://``, ``sqlite:///abs/path.db`` (or
     ``sqlite://relative.db``), ``postgresql://…`` / ``postgres://…``. ``ledger_vocabulary`` names the
-    ledger's sources and reasons (the credits feature's; generic words by default)."""
+    ledger's sources and reasons (the credits feature's; generic words by default). ``pool_size``: the
+    most connections a Postgres backend opens for queries (plus one identity listener)."""
     scheme = url.split(":", 1)[0].lower()
     if scheme == "memory":
         from backends.memory import MemoryBackend
@@ -50,6 +51,6 @@ async def open_backend(url: str, *, clock: Clock | None = None,
     if scheme in ("postgres", "postgresql"):
         from backends.postgres import open_postgres
 
-        return await open_postgres(url, clock=clock, ledger_vocabulary=ledger_vocabulary)
+        return await open_postgres(url, clock=clock, ledger_vocabulary=ledger_vocabulary, max_size=pool_size)
     raise UnsupportedBackendURL(
         f"unsupported backend URL scheme {scheme!r}: use memory://, sqlite:///path.db or postgresql://…")

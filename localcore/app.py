@@ -13,9 +13,9 @@ Middleware order (outermost first) — each is one module under ``localcore/http
    audit context    makes the client (IP, user agent, request id) known to the audit events the
                     services build (``localcore/audit/context.py``); never refuses
 The request id and the CSP nonce are created lazily on first use (``request_context.request_id``,
-``security_headers.csp_nonce``); security headers and ``x-request-id`` are added in
-``on_response_prepare`` so static files and errors get them too. Every layer costs on every request, so
-the list stays this short.
+``security_headers.csp_nonce``); security headers, ``x-request-id`` and the rate-limit headers are
+added by one ``on_response_prepare`` hook so static files and errors get them too. Every layer costs
+on every request, so the list stays this short.
 
 Features are set up in dependency order, each given what it needs (or refusing with ``WiringError``):
 system routes, auth (returns the service new-user hooks plug into), workspaces (given auth), the dev
@@ -46,8 +46,8 @@ from localcore.http.identity import auth_gate
 from localcore.http.metrics import METRICS, Metrics, StorageProbe, metrics_middleware, setup_metrics_route
 from localcore.http.openapi import RouteCatalog
 from localcore.http.origin_check import origin_check_guard
-from localcore.http.ratelimit import RateLimiter, add_rate_limit_headers
-from localcore.http.request_context import TRUST_PROXY, add_request_id_header
+from localcore.http.ratelimit import RateLimiter, write_rate_limit_headers
+from localcore.http.request_context import TRUST_PROXY, write_request_id
 from localcore.http.security_headers import setup_security_headers
 from localcore.http.trusted_hosts import trusted_hosts_guard
 from localcore.mail import Mailer, create_transport
@@ -119,9 +119,7 @@ def create_app(config: Config, backend: Backend, *, mailer: Mailer | None = None
         app[METRICS] = metrics
         app[MAILER].on_delivery = metrics.mail_sent
         setup_metrics_route(app, metrics, config.metrics_token)
-    app.on_response_prepare.append(add_request_id_header)
-    app.on_response_prepare.append(add_rate_limit_headers)
-    setup_security_headers(app, config)
+    setup_security_headers(app, config, also=(write_request_id, write_rate_limit_headers))
 
     # Features, each registering its routes in the catalog (and so in /api/openapi.json).
     setup_system_routes(app, catalog)

@@ -260,7 +260,7 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
         sock = bind_socket(config.host, config.port, reuse_port=reuse_port)
         config = with_bound_port(config, sock.getsockname()[1])
         try:
-            backend = await open_backend(config.database_url, clock=clock)
+            backend = await open_backend(config.database_url, clock=clock, pool_size=config.database_pool_size)
         except BaseException:
             sock.close()
             raise

@@ -131,6 +131,8 @@ class Config(_Model):
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
     data_dir: Path
     database_url: str
+    #: Postgres connections per process (``DATABASE_POOL_SIZE``); each process also holds one listener.
+    database_pool_size: int = Field(default=10, ge=1, le=1000)
     auth: AuthSettings
     mail: MailSettings | None = None
     features: Features = Features()
@@ -343,6 +345,8 @@ def load_config(toml_path: str | Path | None = None, env: Mapping[str, str] | No
     cors = _csv(get("CORS_ORIGINS", ""))
     raw["cors_origins"] = cors or ["http://localhost:3000", "http://localhost:5173"]
     raw["trusted_hosts"] = _csv(get("TRUSTED_HOSTS", "")) or default_trusted_hosts(raw["host"], auth_url)
+    if get("DATABASE_POOL_SIZE"):
+        raw["database_pool_size"] = _int(get("DATABASE_POOL_SIZE"), "database_pool_size", problems)
     if get("BODY_LIMIT_BYTES"):
         raw["body_limit_bytes"] = _int(get("BODY_LIMIT_BYTES"), "body_limit_bytes", problems)
     if get("LOG_LEVEL"):

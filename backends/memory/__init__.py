@@ -54,6 +54,9 @@ class MemoryBackend:
     async def schema_version(self) -> int:
         return 0
 
+    async def identity_version(self) -> int | None:
+        return self.state.lock.writes
+
     def snapshot(self) -> AbstractAsyncContextManager[snapshots.MemorySnapshot]:
         """``SnapshotSource``: every dict at one moment (``backends.memory.snapshot``)."""
         return snapshots.memory_snapshot(self)

@@ -15,9 +15,23 @@ from localcore.contract.users import Account, User, UserSettings
 from localcore.contract.workspaces import Member, Workspace
 
 
+class WriteLock(asyncio.Lock):
+    """The state's lock; every release counts as a write (the backend's ``identity_version``): one
+    process, so invalidating on every write is exact enough and cannot miss one. An import keeps the
+    lock object (``backends.memory.snapshot``), so the count never goes back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def release(self) -> None:
+        self.writes += 1
+        super().release()
+
+
 class MemoryState:
     def __init__(self, clock: Clock) -> None:
-        self.lock = asyncio.Lock()
+        self.lock = WriteLock()
         self.users: dict[str, User] = {}
         self.accounts: dict[str, Account] = {}
         self.sessions: dict[str, Session] = {}  # by token hash

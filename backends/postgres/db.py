@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from backends.postgres.listener import IdentityListener
 from backends.sql.db import Row
 from backends.sql.outage import OutageLog
 from localcore.contract.errors import ConstraintViolation, StorageUnavailable
@@ -95,6 +96,7 @@ class PostgresDatabase(_Conn):
         self._max = max_size
         self.pool: asyncpg.Pool | None = None
         self._outage = OutageLog("database")
+        self.listener = IdentityListener(dsn)
 
     async def open(self) -> None:
         self.pool = await asyncpg.create_pool(
@@ -114,6 +116,24 @@ class PostgresDatabase(_Conn):
         except _UNREACHABLE as exc:
             self._outage.failed(type(exc).__name__)
             raise StorageUnavailable("database unavailable") from None
+        finally:
+            # Whether or not it committed: our own identity caches must not wait for our own notification.
+            self.listener.committed()
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        try:
+            return await super().execute(sql, *args)
+        finally:
+            self.listener.committed()
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            await super().executemany(sql, rows)
+        finally:
+            self.listener.committed()
+
+    async def identity_version(self) -> int | None:
+        return self.listener.current()
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -132,6 +152,7 @@ class PostgresDatabase(_Conn):
         await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
 
     async def close(self) -> None:
+        await self.listener.close()
         pool, self.pool = self.pool, None
         if pool is not None:
             await pool.close()

@@ -3,7 +3,8 @@
 Declared types come from ``information_schema.columns``. A consistent read is a ``REPEATABLE READ READ
 ONLY`` transaction on one pooled connection, read through server-side cursors. An import locks every
 table ``EXCLUSIVE`` (readers go on, writers wait) and afterwards moves any serial or identity sequence
-past the imported values.
+past the imported values, and the identity version on (migration 0005's ``identity_version_seq``, which no
+column owns, so it is never reset with them; its triggers fire during the import as on any write).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 import asyncpg
 
 from backends.postgres.db import PostgresDatabase
+from backends.postgres.listener import CHANNEL
 from backends.sql.db import Database, Executor, Row
-from backends.sql.snapshot import MIGRATIONS_TABLE, Catalogue, quote
+from backends.sql.snapshot import NOT_EXPORTED, Catalogue, quote
 from localcore.contract.snapshot import ColumnType, Encoded, SnapshotError, TableSpec, encode_value
 
 _TYPES: dict[str, ColumnType] = {
@@ -28,11 +30,11 @@ _TYPES: dict[str, ColumnType] = {
 
 _COLUMNS = """
 SELECT table_name, column_name, data_type FROM information_schema.columns
-WHERE table_schema = current_schema() AND table_name <> $1 ORDER BY table_name, ordinal_position
+WHERE table_schema = current_schema() AND table_name <> ALL($1::text[]) ORDER BY table_name, ordinal_position
 """
 _TABLES = """
 SELECT table_name FROM information_schema.tables
-WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> $1
+WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> ALL($1::text[])
 """
 _KEYS = """
 SELECT c.conrelid::regclass::text AS table_name, a.attname AS column_name
@@ -63,9 +65,9 @@ class _Reader:
 
 class PostgresDialect:
     async def tables(self, catalogue: Catalogue) -> tuple[list[TableSpec], dict[str, set[str]]]:
-        names = [str(r["table_name"]) for r in await catalogue.fetch(_TABLES, MIGRATIONS_TABLE)]
+        names = [str(r["table_name"]) for r in await catalogue.fetch(_TABLES, list(NOT_EXPORTED))]
         columns: dict[str, list[tuple[str, ColumnType]]] = {name: [] for name in names}
-        for r in await catalogue.fetch(_COLUMNS, MIGRATIONS_TABLE):
+        for r in await catalogue.fetch(_COLUMNS, list(NOT_EXPORTED)):
             table, column, data_type = str(r["table_name"]), str(r["column_name"]), str(r["data_type"])
             if table not in columns:
                 continue  # a view
@@ -107,3 +109,5 @@ class PostgresDialect:
                     await tx.fetchval(
                         f"SELECT setval($1, COALESCE(MAX({quote(column)}), 1), MAX({quote(column)}) IS NOT NULL) "
                         f"FROM {quote(spec.name)}", sequence)
+        # The identity version: every process's listener hears the notification when this commits.
+        await tx.fetchval("SELECT nextval('identity_version_seq'), pg_notify($1, '')", CHANNEL)

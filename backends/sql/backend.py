@@ -46,6 +46,9 @@ class SqlBackend:
         """Whether the storage answered the last operation, and its connections by state (``/metrics``)."""
         return self.db.connection_stats()
 
+    async def identity_version(self) -> int | None:
+        return await self.db.identity_version()
+
     async def schema_version(self) -> int:
         return int(await self.db.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
 

@@ -58,4 +58,7 @@ class Database(Executor, Protocol):
     def connection_stats(self) -> tuple[bool, dict[str, int]]:
         """Whether the last operation reached the storage, and the connections by state."""
 
+    async def identity_version(self) -> int | None:
+        """``localcore.contract.backend.Backend.identity_version`` for this database."""
+
     async def close(self) -> None: ...

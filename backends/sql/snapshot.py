@@ -1,8 +1,8 @@
 """Snapshots of a SQL backend (``localcore.contract.snapshot``), written once for SQLite and Postgres.
 
-Nothing here names a table: the tables, their columns, primary keys and foreign keys are read from the
-database's own catalogue (minus ``schema_migrations``, which every database keeps for itself), so a table
-a new migration adds is exported and imported with no change here. Parents come before the tables that
+Nothing here names a data table: the tables, their columns, primary keys and foreign keys are read from
+the database's own catalogue (minus :data:`NOT_EXPORTED`, the bookkeeping every database keeps for itself),
+so a table a new migration adds is exported and imported with no change here. Parents come before the tables that
 reference them (a topological order of the foreign keys, ties by name); rows are inserted in that order and
 deleted in the reverse one, so no constraint needs deferring.
 
@@ -29,6 +29,11 @@ from localcore.contract.snapshot import (
 )
 
 MIGRATIONS_TABLE = "schema_migrations"
+#: Tables that hold no data, only state derived from the database's own history, so they are neither
+#: exported nor cleared nor loaded: the migrations applied, and SQLite's identity-version counter
+#: (migration 0005; moved by triggers, and by ``SqlDialect.after_import``). Importing a counter would move
+#: it backwards, and a process's identity cache would then outlive the import.
+NOT_EXPORTED: tuple[str, ...] = (MIGRATIONS_TABLE, "identity_version")
 
 
 def quote(name: str) -> str:
@@ -51,7 +56,7 @@ class ReadSnapshot(Catalogue, Protocol):
 
 class SqlDialect(Protocol):
     async def tables(self, catalogue: Catalogue) -> tuple[list[TableSpec], dict[str, set[str]]]:
-        """Every table but ``schema_migrations`` and, per table, the tables its foreign keys reference."""
+        """Every table but :data:`NOT_EXPORTED` and, per table, the tables its foreign keys reference."""
 
     def encoder(self, kind: ColumnType) -> Callable[[Any], Encoded] | None:
         """Stored value (as the driver returns it, never None) -> encoded value of ``kind``; None when the
@@ -64,7 +69,10 @@ class SqlDialect(Protocol):
         """Keep other writers out of every table until the transaction ends."""
 
     async def after_import(self, tx: Executor, tables: Sequence[TableSpec]) -> None:
-        """Reset what depends on the rows (sequences), inside the same transaction."""
+        """Reset what depends on the rows (sequences), inside the same transaction, and move the identity
+        version (``Backend.identity_version``): an import changes identities, so no process's identity
+        cache may survive it, whichever rows it wrote (a bump by triggers is not enough: inserting
+        users or sessions fires none)."""
 
 
 def dependency_order(specs: Sequence[TableSpec], parents: Mapping[str, set[str]]) -> list[TableSpec]:

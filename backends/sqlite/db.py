@@ -208,6 +208,29 @@ class _SyncReader:
         self._conn.close()
 
 
+_IDENTITY_VERSION = "SELECT version FROM identity_version WHERE id = 1"
+
+
+class _VersionReader:
+    """The identity version (migration 0005's counter) on a plain connection of its own: no row factory,
+    one cached statement, on the event-loop thread like the other reads."""
+
+    def __init__(self, path: str) -> None:
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.execute(f"PRAGMA busy_timeout = {READ_BUSY_TIMEOUT_MS}").fetchall()
+        self._conn.execute("PRAGMA query_only = ON").fetchall()
+
+    def read(self) -> int | None:
+        try:
+            row = self._conn.execute(_IDENTITY_VERSION).fetchone()
+        except sqlite3.Error:  # unreadable file, or a schema without the counter: cannot vouch
+            return None
+        return int(row[0]) if row is not None else None
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 class SqliteDatabase:
     """``backends.sql.db.Database`` over a SQLite file."""
 
@@ -217,6 +240,7 @@ class SqliteDatabase:
         self.path = path
         self._writer: _Conn | None = None
         self._reader: _SyncReader | None = None
+        self._version: _VersionReader | None = None
         self._raw: list[aiosqlite.Connection] = []
         self._write_lock = asyncio.Lock()
         self._outage = OutageLog("database")
@@ -233,6 +257,7 @@ class SqliteDatabase:
         self._raw.append(writer)
         self._writer = _Conn(writer)
         self._reader = _SyncReader(self.path)
+        self._version = _VersionReader(self.path)
 
     @property
     def reader(self) -> _SyncReader:
@@ -260,6 +285,10 @@ class SqliteDatabase:
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         return await self.reader.fetchval(sql, *args)
+
+    async def identity_version(self) -> int | None:
+        """Migration 0005's counter, read on every call (see ``Backend.identity_version``)."""
+        return self._version.read() if self._version is not None else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Conn]:
@@ -309,7 +338,9 @@ class SqliteDatabase:
         raw, self._raw = self._raw, []
         for conn in raw:
             await conn.close()
-        if self._reader is not None:
-            self._reader.close()
+        for reader in (self._reader, self._version):
+            if reader is not None:
+                reader.close()
         self._writer = None
         self._reader = None
+        self._version = None

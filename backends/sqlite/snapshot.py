@@ -16,7 +16,7 @@ from typing import Any
 import aiosqlite
 
 from backends.sql.db import Database, Executor, Row
-from backends.sql.snapshot import MIGRATIONS_TABLE, Catalogue, quote
+from backends.sql.snapshot import NOT_EXPORTED, Catalogue, quote
 from backends.sqlite.db import SqliteDatabase
 from localcore.contract.snapshot import (
     ColumnType,
@@ -27,6 +27,9 @@ from localcore.contract.snapshot import (
     encode_timestamp,
     encode_value,
 )
+
+#: Migration 0005's counter, moved by an import (``after_import``).
+BUMP_IDENTITY_VERSION = "UPDATE identity_version SET version = version + 1 WHERE id = 1"
 
 
 def column_type(name: str, declared: str) -> ColumnType:
@@ -63,9 +66,10 @@ def _encode_micros(value: Any) -> Encoded:
 
 class SqliteDialect:
     async def tables(self, catalogue: Catalogue) -> tuple[list[TableSpec], dict[str, set[str]]]:
+        marks = ", ".join(f"${i}" for i in range(1, len(NOT_EXPORTED) + 1))
         names = [r["name"] for r in await catalogue.fetch(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> $1",
-            MIGRATIONS_TABLE)]
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            f"AND name NOT IN ({marks})", *NOT_EXPORTED)]
         specs: list[TableSpec] = []
         parents: dict[str, set[str]] = {}
         for name in names:
@@ -100,4 +104,6 @@ class SqliteDialect:
         """Nothing to do: the import's ``BEGIN IMMEDIATE`` holds the database write lock."""
 
     async def after_import(self, tx: Executor, tables: Sequence[TableSpec]) -> None:
-        """Nothing to do: no table has an AUTOINCREMENT counter (ids are application UUIDs)."""
+        """No table has an AUTOINCREMENT counter (ids are application UUIDs); the identity-version counter
+        (migration 0005, not exported) moves on, in the import's transaction."""
+        await tx.execute(BUMP_IDENTITY_VERSION)

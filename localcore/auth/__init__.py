@@ -23,7 +23,8 @@ from localcore.appkeys import BACKEND, CLOCK, CONFIG, MAILER, RATE_LIMITER, requ
 from localcore.auth.account import AccountService
 from localcore.auth.bootstrap import setup_bootstrap_routes
 from localcore.auth.cookies import SessionCookies
-from localcore.auth.keys import ACCOUNT_SERVICE, AUTH_SERVICE, GOOGLE_OAUTH, SESSION_COOKIES
+from localcore.auth.identity_cache import IdentityCache
+from localcore.auth.keys import ACCOUNT_SERVICE, AUTH_SERVICE, GOOGLE_OAUTH, IDENTITY_CACHE, SESSION_COOKIES
 from localcore.auth.me import setup_me_routes
 from localcore.auth.oauth import GoogleOAuth
 from localcore.auth.passwords import PasswordHasher
@@ -54,8 +55,8 @@ AUTH_RATE_LIMITS: tuple[Rule, ...] = (
 AUTH_FAMILY = RouteFamily("auth", "/auth/", envelope="auth", origin_code="INVALID_ORIGIN", login_csrf=True,
                           form_bodies=True)
 
-__all__ = ["AUTH_RATE_LIMITS", "AUTH_SERVICE", "AuthService", "DefaultWorkspace", "InviteAcceptor", "InviteOutcome",
-           "set_default_workspace", "set_invite_acceptor", "setup_auth"]
+__all__ = ["AUTH_RATE_LIMITS", "AUTH_SERVICE", "AuthService", "DefaultWorkspace", "IdentityCache", "InviteAcceptor",
+           "InviteOutcome", "set_default_workspace", "set_invite_acceptor", "setup_auth"]
 
 
 def setup_auth(app: web.Application, catalog: RouteCatalog, *,
@@ -66,13 +67,15 @@ def setup_auth(app: web.Application, catalog: RouteCatalog, *,
     require(app, "auth", CONFIG, BACKEND, CLOCK, MAILER, ROUTE_FAMILIES, RATE_LIMITER)
     config, backend, clock, mailer = app[CONFIG], app[BACKEND], app[CLOCK], app[MAILER]
     hasher = hasher or PasswordHasher()
-    manager = SessionManager(backend.sessions, clock, config.auth.session_ttl_seconds)
+    cache = IdentityCache(backend.identity_version)
+    manager = SessionManager(backend.sessions, clock, config.auth.session_ttl_seconds, cache=cache)
     service = AuthService(backend, config, mailer, clock, hasher, manager)
     cookies = SessionCookies(config, manager)
     google = GoogleOAuth(service, config)
     app[AUTH_SERVICE] = service
     app[ACCOUNT_SERVICE] = AccountService(service)
     app[SESSION_COOKIES] = cookies
+    app[IDENTITY_CACHE] = cache
     app[GOOGLE_OAUTH] = google
     app[SESSION_RESOLVER] = cookies.resolve
     app.on_response_prepare.append(cookies.on_response_prepare)

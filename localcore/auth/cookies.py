@@ -14,10 +14,12 @@ cookie was noticed sets the new one).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from aiohttp import hdrs, web
 
+from localcore.auth.identity_cache import CacheView
 from localcore.auth.sessions import SessionManager
 from localcore.auth.tokens import sign, unsign
 from localcore.config import Config
@@ -35,6 +37,11 @@ class CookieChange:
 
 
 COOKIE_CHANGE = web.RequestKey("localcore.auth.cookie_change", CookieChange)
+#: The identity cache view the request's session was resolved under (its other identity lookups use it).
+CACHE_VIEW = web.RequestKey("localcore.auth.cache_view", CacheView)
+#: Verified cookie values remembered (value -> token): an HMAC of the same input always gives the same
+#: answer, so a signed cookie seen before is not verified again. Bounded; least recently used go first.
+VERIFIED_COOKIES = 4096
 
 
 class SessionCookies:
@@ -46,6 +53,7 @@ class SessionCookies:
         self.dont_remember_name = f"{prefix}{config.app_id}.dont_remember"
         self.max_age = config.auth.session_ttl_seconds
         self.manager = manager
+        self._verified: OrderedDict[str, str] = OrderedDict()
 
     # -------------------------------------------------------------- reading
 
@@ -59,12 +67,24 @@ class SessionCookies:
         raw = request.cookies.get(self.name)
         if raw is None:
             return None
-        token = unsign(self.secret, raw)
+        token = self._verified.get(raw)
         if token is None:
-            self.clear(request)
-            return None
-        allow_refresh = request.query.get("disableRefresh", "").lower() not in ("true", "1")
-        resolution = await self.manager.resolve(token, allow_refresh=allow_refresh)
+            token = unsign(self.secret, raw)
+            if token is None:
+                self.clear(request)
+                return None
+            self._verified[raw] = token
+            if len(self._verified) > VERIFIED_COOKIES:
+                self._verified.popitem(last=False)
+        else:
+            self._verified.move_to_end(raw)
+        # no query string, nothing to parse (the common case)
+        allow_refresh = not request.query_string or \
+            request.query.get("disableRefresh", "").lower() not in ("true", "1")
+        view = await self.manager.view()
+        if view is not None:
+            request[CACHE_VIEW] = view
+        resolution = await self.manager.resolve(token, allow_refresh=allow_refresh, view=view)
         if resolution.found is None:
             if resolution.stale:
                 self.clear(request)

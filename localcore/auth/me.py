@@ -17,7 +17,8 @@ from aiohttp import web
 from localcore.appkeys import BACKEND, CONFIG
 from localcore.audit import audit_record
 from localcore.auth import models as m
-from localcore.auth.keys import SESSION_COOKIES
+from localcore.auth.cookies import CACHE_VIEW
+from localcore.auth.keys import IDENTITY_CACHE, SESSION_COOKIES
 from localcore.auth.views import json_response
 from localcore.errors import ValidationFailed
 from localcore.http.identity import forget_identity, require_identity
@@ -35,7 +36,10 @@ def _settings_json(settings: UserSettings) -> dict[str, object]:
 
 async def get_me(request: web.Request) -> web.Response:
     user = (await require_identity(request)).user
-    settings = await request.app[BACKEND].users.get_user_settings(user.id, request.app[CONFIG].app_id)
+    users, app_id = request.app[BACKEND].users, request.app[CONFIG].app_id
+    view = request.get(CACHE_VIEW) or await request.app[IDENTITY_CACHE].view()
+    settings = await view.get_or_load(("settings", user.id, app_id), lambda: users.get_user_settings(user.id, app_id))
+    assert settings is not None  # get_user_settings always answers
     return json_response({
         "user": {"id": user.id, "email": user.email, "name": user.name, "emailVerified": user.email_verified,
                  "image": user.image},

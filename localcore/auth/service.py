@@ -74,6 +74,9 @@ class AuthService:
         self.clock = clock
         self.hasher = hasher
         self.sessions = sessions
+        #: Session+user, per-app settings and (given to the workspaces feature) memberships, cached under
+        #: the backend's identity version (``identity_cache.py``).
+        self.identity_cache = sessions.cache
         self.invite_acceptor: InviteAcceptor = NoInvites()
         self.default_workspace: DefaultWorkspace = NoDefaultWorkspace()
         self.signin_failures = SignInFailureLimit(backend.rate_limits, clock, config)

@@ -9,8 +9,10 @@ A session is an opaque random token held only by the client; the backend keeps i
 - sliding refresh at most once a day: when a remembered session is read and it was issued or last
   refreshed more than a day ago, its expiry moves to now + TTL and the cookie is re-issued;
 - an expired session reads as signed out and its row is removed on sight;
-- nothing is cached in the process, so a sign-out or revocation takes effect at once on every process
-  that shares the backend.
+- the session+user read goes through the identity cache (``identity_cache.py``), which never answers
+  with a row older than the backend's identity version, so a sign-out or revocation takes effect at once
+  on every process that shares the backend; the rules above are applied to the cached row exactly as to
+  a row just read.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from localcore.auth.identity_cache import CacheView, IdentityCache
 from localcore.auth.tokens import hash_token, new_token
 from localcore.clock import Clock
 from localcore.contract.audit import AuditRecord
@@ -55,8 +58,9 @@ class Resolution:
 
 class SessionManager:
     def __init__(self, store: SessionStore, clock: Clock, ttl_seconds: int,
-                 update_age_seconds: int = UPDATE_AGE_SECONDS) -> None:
+                 update_age_seconds: int = UPDATE_AGE_SECONDS, *, cache: IdentityCache | None = None) -> None:
         self.store = store
+        self.cache = cache
         self.clock = clock
         self.ttl = timedelta(seconds=ttl_seconds)
         self.update_age = timedelta(seconds=update_age_seconds)
@@ -72,9 +76,18 @@ class SessionManager:
             ip_address=ip_address, user_agent=(user_agent or None) and user_agent[:512], remember=remember, audit=audit)
         return IssuedSession(token=token, session=session, remember=remember)
 
-    async def resolve(self, token: str, *, allow_refresh: bool = True) -> Resolution:
+    async def view(self) -> CacheView | None:
+        """The identity cache as of now (None without a cache): pass it to ``resolve`` and the request's
+        other identity lookups, so one version read serves them all."""
+        return await self.cache.view() if self.cache is not None else None
+
+    async def resolve(self, token: str, *, allow_refresh: bool = True, view: CacheView | None = None) -> Resolution:
         token_hash = hash_token(token)
-        found = await self.store.get_session(token_hash)
+        view = view or await self.view()
+        if view is None:
+            found = await self.store.get_session(token_hash)
+        else:
+            found = await view.get_or_load(("session", token_hash), lambda: self.store.get_session(token_hash))
         if found is None:
             return Resolution(None, stale=True)
         session, user = found

@@ -62,6 +62,31 @@ class Backend(Protocol):
     async def schema_version(self) -> int:
         """The number of the newest applied migration (0 for memory)."""
 
+    async def identity_version(self) -> int | None:
+        """A number that changes whenever anything a request's identity is built from may have changed,
+        in any process sharing this storage: a session updated (slid) or deleted (sign-out, revocation,
+        expiry sweep), a user updated or deleted (rename, verification, account deletion, cascades),
+        per-app user settings written, a workspace membership added, changed or removed, a workspace created,
+        renamed or deleted. Creating a session
+        need not change it (nothing derived from the old state can refer to the new row).
+
+        It is what lets a process cache identities without ever serving a stale one (``localcore.auth``'s
+        identity cache): read it *before* reading the data, keep the data tagged with it, and drop the data
+        once it answers anything else. So:
+
+        - SQLite: a counter bumped by triggers inside every such writing transaction, read per call, so a
+          change any process committed before the call is reflected;
+        - memory (one process): every write changes it;
+        - Postgres: this process's own commits change it at once; another process's change as soon as its
+          notification (sent by triggers from the writing transaction, delivered at commit) has arrived on
+          a dedicated ``LISTEN`` connection — the window is the notification's trip;
+        - ``None`` means "cannot vouch for it right now" (Postgres: the listener connection is down or not
+          yet connected and its counter not yet re-checked; SQLite: the counter cannot be read): the caller
+          must read the storage itself. Never raises for an unreachable storage; the data read that follows
+          reports that.
+        The value never decreases while the backend object is open, and is only comparable with earlier
+        values of the same backend object."""
+
     async def close(self) -> None:
         """Release every connection; idempotent."""
 

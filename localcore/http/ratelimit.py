@@ -125,6 +125,12 @@ RATE_LIMIT_STATE: web.RequestKey[tuple[int, int, int]] = web.RequestKey("rate_li
 
 
 async def add_rate_limit_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``write_rate_limit_headers`` as an ``on_response_prepare`` hook of its own (``create_app`` runs it
+    inside the one headers hook instead)."""
+    write_rate_limit_headers(request, response)
+
+
+def write_rate_limit_headers(request: web.Request, response: web.StreamResponse) -> None:
     state = request.get(RATE_LIMIT_STATE)
     if state is not None:
         limit, remaining, reset = state

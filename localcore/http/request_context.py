@@ -13,7 +13,7 @@ process, or a client behind a local proxy, could pick a fresh rate-limit key for
 
 from __future__ import annotations
 
-import uuid
+import os
 
 from aiohttp import web
 
@@ -23,12 +23,22 @@ CLIENT_IP = web.RequestKey("client_ip", str)
 TRUST_PROXY = web.AppKey("trust_proxy", int)
 
 
+def new_request_id() -> str:
+    """A random UUID v4 string, as ``str(uuid.uuid4())`` but without building a ``UUID`` (a third of its
+    cost; this runs on every request)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def request_id(request: web.Request) -> str:
     existing: str | None = request.get(REQUEST_ID)
     if existing is not None:
         return existing
     incoming = request.headers.get("x-request-id", "")
-    value = incoming if 1 <= len(incoming) <= 128 and incoming.isprintable() else str(uuid.uuid4())
+    value = incoming if 1 <= len(incoming) <= 128 and incoming.isprintable() else new_request_id()
     request[REQUEST_ID] = value
     return value
 
@@ -56,5 +66,11 @@ def client_ip(request: web.Request) -> str:
     return value
 
 
-async def add_request_id_header(request: web.Request, response: web.StreamResponse) -> None:
+def write_request_id(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["x-request-id"] = request_id(request)
+
+
+async def add_request_id_header(request: web.Request, response: web.StreamResponse) -> None:
+    """``write_request_id`` as an ``on_response_prepare`` hook of its own (``create_app`` runs it inside
+    the one headers hook instead)."""
+    write_request_id(request, response)

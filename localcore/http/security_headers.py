@@ -1,7 +1,14 @@
-"""Helmet-equivalent headers and a CSP with a fresh nonce per request.
+"""Helmet-equivalent headers and a CSP with a fresh nonce per HTML answer.
 
 The nonce (16 random bytes, base64) is generated on first use and kept in ``request[CSP_NONCE]`` so the
-shell can stamp it on its ``<script>`` and ``<style>`` tags.
+shell and the server-rendered pages can stamp it on their ``<script>`` and ``<style>`` tags. An answer
+that used a nonce, or is ``text/html``, carries the policy with that (fresh) nonce; every other answer
+(JSON, static files) carries the same policy without any nonce — stricter, since then no inline script
+or style can run at all — built once at start-up, so an API request generates no random bytes.
+
+Every header is written by one ``on_response_prepare`` hook (this module's, plus the header writers the
+app hands it: the request id, the rate-limit headers), so each answer pays for one hook, not one per
+concern.
 
 Two privacy rules ride along: every answer of a ``private`` route family (the API and auth routes) is
 ``Cache-Control: no-store`` (they carry sessions, tokens and personal data that no browser or proxy cache
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Callable, Sequence
 
 from aiohttp import web, web_response
 
@@ -66,7 +74,11 @@ def csp_nonce(request: web.Request) -> str:
     return nonce
 
 
-def setup_security_headers(app: web.Application, config: Config) -> None:
+HeaderWriter = Callable[[web.Request, web.StreamResponse], None]
+
+
+def setup_security_headers(app: web.Application, config: Config, *, also: Sequence[HeaderWriter] = ()) -> None:
+    """Install the one headers hook: the security headers, then each of ``also`` in order."""
     # aiohttp sets ``Server`` from its module-level default on every response it writes — also on the 400
     # it answers by itself to an unparseable request, before any app hook runs — so that default is the
     # one place to change it.
@@ -76,7 +88,9 @@ def setup_security_headers(app: web.Application, config: Config) -> None:
     pieces = content_security_policy(marker, upgrade_insecure_requests=config.csp_upgrade_insecure_requests)
     head, middle, tail = pieces.split(marker)
     csp = config.csp_enabled
+    without_nonce = pieces.replace(f" 'nonce-{marker}'", "")
     static = tuple(STATIC_HEADERS.items())
+    writers = tuple(also)
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
         headers = response.headers
@@ -86,7 +100,12 @@ def setup_security_headers(app: web.Application, config: Config) -> None:
         if family_of(request).private:
             headers["Cache-Control"] = "no-store"
         if csp:
-            nonce = csp_nonce(request)
-            headers["Content-Security-Policy"] = f"{head}{nonce}{middle}{nonce}{tail}"
+            if CSP_NONCE in request or response.content_type == "text/html":
+                nonce = csp_nonce(request)
+                headers["Content-Security-Policy"] = f"{head}{nonce}{middle}{nonce}{tail}"
+            else:
+                headers["Content-Security-Policy"] = without_nonce
+        for write in writers:
+            write(request, response)
 
     app.on_response_prepare.append(on_prepare)

@@ -47,7 +47,8 @@ def setup_workspaces(app: web.Application, catalog: RouteCatalog, *, auth: AuthS
     config, backend, clock, mailer = app[CONFIG], app[BACKEND], app[CLOCK], app[MAILER]
     cipher = SettingsCipher(config.workspace_settings_encryption_key, config.workspace_settings_previous_keys)
     feature = WorkspaceFeature(
-        workspaces=WorkspaceService(backend, config, clock, provisioner or provisioner_from_config(config)),
+        workspaces=WorkspaceService(backend, config, clock, provisioner or provisioner_from_config(config),
+                                    cache=auth.identity_cache),
         invites=InviteService(backend, config, clock, mailer),
         settings=SettingsService(backend.workspaces, cipher),
     )

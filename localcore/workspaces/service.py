@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from localcore.audit import audit_record
+from localcore.auth import IdentityCache
 from localcore.clock import Clock
 from localcore.config import Config
 from localcore.contract.audit import AuditRecord
@@ -61,7 +62,11 @@ def _membership_error(exc: MembershipError, *, removing: bool) -> HttpError:
 
 class WorkspaceService:
     def __init__(self, backend: Backend, config: Config, clock: Clock,
-                 provisioner: WorkspaceProvisioner | None = None) -> None:
+                 provisioner: WorkspaceProvisioner | None = None, *, cache: IdentityCache | None = None) -> None:
+        #: The auth feature's identity cache: memberships and workspace lists are read through it (the
+        #: backend's identity version moves on every workspace and membership write, so a role change
+        #: takes effect at once on every process).
+        self.cache = cache
         self.store = backend.workspaces
         self.users = backend.users
         self.app_id = config.app_id
@@ -74,15 +79,26 @@ class WorkspaceService:
     async def require_member(self, workspace_id: str, user: User, min_role: str | None = None) -> Access:
         if not _WORKSPACE_ID.fullmatch(workspace_id):
             raise ValidationFailed("Invalid workspace id")
-        workspace = await self.store.get_workspace(workspace_id)
-        if workspace is None or workspace.app_id != self.app_id:
+        if self.cache is None:
+            found = await self._membership(workspace_id, user.id)
+        else:
+            found = await self.cache.get_or_load(("member", workspace_id, user.id),
+                                                 lambda: self._membership(workspace_id, user.id))
+        if found is None:
             raise NotFound("Workspace not found")
-        role = await self.store.get_member_role(workspace.id, user.id)
+        workspace, role = found
         if role is None:
             raise Forbidden("Not a member of this workspace", code="not_member")
         if min_role is not None and ROLE_LEVEL[role] < ROLE_LEVEL[min_role]:
             raise Forbidden(f"Requires {min_role} role or higher")
         return Access(workspace, user, role)
+
+    async def _membership(self, workspace_id: str, user_id: str) -> tuple[Workspace, str | None] | None:
+        """The workspace of this app (None if missing, deleted or another app's) and the user's role."""
+        workspace = await self.store.get_workspace(workspace_id)
+        if workspace is None or workspace.app_id != self.app_id:
+            return None
+        return workspace, await self.store.get_member_role(workspace.id, user_id)
 
     # ------------------------------------------------------------------ workspaces
 
@@ -139,7 +155,11 @@ class WorkspaceService:
 
     async def list_for(self, user: User) -> list[Workspace]:
         """The user's workspaces in this app; creates the default one when there is none."""
-        found = await self.store.list_workspaces(user.id, self.app_id)
+        if self.cache is None or self.provisioner is not None:  # the provisioner checks runtimes each time
+            found = await self.store.list_workspaces(user.id, self.app_id)
+        else:
+            found = await self.cache.get_or_load(("workspaces", user.id, self.app_id),
+                                                 lambda: self.store.list_workspaces(user.id, self.app_id)) or []
         if not found:
             found = await self._default_for(user)
         if self.provisioner is not None:

@@ -82,15 +82,25 @@ async def test_security_headers_on_every_response(client: TestClient[Any, Any]) 
         assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
 
 
-async def test_csp_has_a_fresh_nonce_and_no_unsafe_eval(client: TestClient[Any, Any]) -> None:
-    first = (await client.get("/health")).headers["content-security-policy"]
-    second = (await client.get("/health")).headers["content-security-policy"]
+async def test_csp_has_a_fresh_nonce_on_html_and_no_unsafe_eval(client: TestClient[Any, Any]) -> None:
+    pages = [await client.get("/") for _ in range(2)]
+    assert all(page.content_type == "text/html" for page in pages)
+    first, second = (page.headers["content-security-policy"] for page in pages)
     for directive in ("default-src 'self'", "style-src-attr 'unsafe-inline'", "connect-src 'self'",
                       "frame-ancestors 'none'", "fonts.gstatic.com", "fonts.googleapis.com"):
         assert directive in first
     assert re.search(r"script-src 'self' 'nonce-[A-Za-z0-9+/=]{24}'", first)
     assert "'unsafe-eval'" not in first and "upgrade-insecure-requests" not in first
     assert first != second
+
+
+async def test_json_answers_carry_the_policy_without_any_nonce(client: TestClient[Any, Any]) -> None:
+    """No inline script or style can run from a JSON answer at all (and no random bytes per API call)."""
+    page = (await client.get("/")).headers["content-security-policy"]
+    api = (await client.get("/health")).headers["content-security-policy"]
+    assert "nonce-" not in api
+    assert api == re.sub(r" 'nonce-[A-Za-z0-9+/=]{24}'", "", page)
+    assert "script-src 'self';" in api and "style-src 'self' https://fonts.googleapis.com;" in api
 
 
 async def test_csp_can_upgrade_or_be_disabled(aiohttp_client: ClientFactory) -> None:

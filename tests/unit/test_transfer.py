@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from backends import open_backend
+from backends.sql.snapshot import NOT_EXPORTED
 from backends.sqlite import SqliteBackend
 from localcore.clock import ManualClock
 from localcore.contract.backend import Backend
@@ -76,7 +77,7 @@ def raw_sqlite_rows(backend: Backend) -> dict[str, list[tuple[object, ...]]]:
     try:
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         return {name: sorted((tuple(value(v) for v in row) for row in conn.execute(f'SELECT * FROM "{name}"')),
-                             key=repr) for name in names if name != "schema_migrations"}
+                             key=repr) for name in names if name not in NOT_EXPORTED}
     finally:
         conn.close()
 
