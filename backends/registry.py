@@ -38,7 +38,7 @@ async def open_backend(url: str, *, clock: Clock | None = None,
     """Open and migrate the backend ``url`` names: ``memory://``, ``sqlite:///abs/path.db`` (or
     ``sqlite://relative.db``), ``postgresql://…`` / ``postgres://…``. ``ledger_vocabulary`` names the
     ledger's sources and reasons (the credits feature's; generic words by default). ``pool_size``: the
-    most connections a Postgres backend opens for queries (plus one identity listener)."""
+    most connections a Postgres backend opens."""
     scheme = url.split(":", 1)[0].lower()
     if scheme == "memory":
         from backends.memory import MemoryBackend

@@ -131,7 +131,7 @@ class Config(_Model):
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
     data_dir: Path
     database_url: str
-    #: Postgres connections per process (``DATABASE_POOL_SIZE``); each process also holds one listener.
+    #: Postgres connections per process (``DATABASE_POOL_SIZE``).
     database_pool_size: int = Field(default=10, ge=1, le=1000)
     auth: AuthSettings
     mail: MailSettings | None = None

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from backends.postgres.listener import IdentityListener
+from backends.postgres.identity_version import READ_VERSION, SharedRead
 from backends.sql.db import Row
 from backends.sql.outage import OutageLog
 from localcore.contract.errors import ConstraintViolation, StorageUnavailable
@@ -96,7 +96,7 @@ class PostgresDatabase(_Conn):
         self._max = max_size
         self.pool: asyncpg.Pool | None = None
         self._outage = OutageLog("database")
-        self.listener = IdentityListener(dsn)
+        self._identity_version = SharedRead(self._read_identity_version)
 
     async def open(self) -> None:
         self.pool = await asyncpg.create_pool(
@@ -116,24 +116,16 @@ class PostgresDatabase(_Conn):
         except _UNREACHABLE as exc:
             self._outage.failed(type(exc).__name__)
             raise StorageUnavailable("database unavailable") from None
-        finally:
-            # Whether or not it committed: our own identity caches must not wait for our own notification.
-            self.listener.committed()
-
-    async def execute(self, sql: str, *args: Any) -> int:
-        try:
-            return await super().execute(sql, *args)
-        finally:
-            self.listener.committed()
-
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        try:
-            await super().executemany(sql, rows)
-        finally:
-            self.listener.committed()
 
     async def identity_version(self) -> int | None:
-        return self.listener.current()
+        """Migration 0005's committed counter, from a read that started after this call
+        (``backends.postgres.identity_version``)."""
+        if self.pool is None:
+            return None
+        return await self._identity_version()
+
+    async def _read_identity_version(self) -> int:
+        return int(await self.fetchval(READ_VERSION))
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -152,7 +144,7 @@ class PostgresDatabase(_Conn):
         await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
 
     async def close(self) -> None:
-        await self.listener.close()
+        await self._identity_version.close()
         pool, self.pool = self.pool, None
         if pool is not None:
             await pool.close()

@@ -3,8 +3,8 @@
 Declared types come from ``information_schema.columns``. A consistent read is a ``REPEATABLE READ READ
 ONLY`` transaction on one pooled connection, read through server-side cursors. An import locks every
 table ``EXCLUSIVE`` (readers go on, writers wait) and afterwards moves any serial or identity sequence
-past the imported values, and the identity version on (migration 0005's ``identity_version_seq``, which no
-column owns, so it is never reset with them; its triggers fire during the import as on any write).
+past the imported values, and the identity version on (migration 0005's counter row, which is neither
+exported nor loaded; its triggers fire during the import as on any write).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any
 import asyncpg
 
 from backends.postgres.db import PostgresDatabase
-from backends.postgres.listener import CHANNEL
 from backends.sql.db import Database, Executor, Row
 from backends.sql.snapshot import NOT_EXPORTED, Catalogue, quote
 from localcore.contract.snapshot import ColumnType, Encoded, SnapshotError, TableSpec, encode_value
@@ -109,5 +108,6 @@ class PostgresDialect:
                     await tx.fetchval(
                         f"SELECT setval($1, COALESCE(MAX({quote(column)}), 1), MAX({quote(column)}) IS NOT NULL) "
                         f"FROM {quote(spec.name)}", sequence)
-        # The identity version: every process's listener hears the notification when this commits.
-        await tx.fetchval("SELECT nextval('identity_version_seq'), pg_notify($1, '')", CHANNEL)
+        # The identity version: an import may leave every table as it was (or insert only rows that bump
+        # nothing), and every process's cache must still let go of what it holds.
+        await tx.execute("UPDATE identity_version SET version = version + 1 WHERE id = 1")

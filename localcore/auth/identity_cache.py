@@ -1,13 +1,14 @@
 """The identity cache: session+user and per-app settings kept in the process, never served stale.
 
-Every lookup first asks the backend for its identity version (``Backend.identity_version``: one tiny
-indexed read on SQLite, nothing on Postgres, whose listener connection hears every change, an integer
-on memory), *then* reads the cache. A version other than the one the entries were filled under drops them
-all, so a sign-out, revocation, password change or reset, account deletion, rename, settings write or
-membership change committed by any process is seen by the next lookup here. A version of ``None`` (the
-backend cannot vouch: a Postgres listener that is down or not yet re-checked) bypasses the cache
-altogether. The version is read before the data it tags, so data filled under a version is at least as
-new as that version: a change landing in between moves the version and the next lookup drops it.
+Every lookup first asks the backend for its identity version (``Backend.identity_version``: a committed
+counter row that every identity write bumps in its own transaction — read on the event-loop thread on
+SQLite, one read shared by the concurrent requests of a process on Postgres — or an integer on memory),
+*then* reads the cache. A version other than the one the entries were filled under drops them all, so a
+sign-out, revocation, password change or reset, account deletion, rename, settings write or membership
+change committed by any process before the request arrived is seen by that request. A version of ``None``
+(the backend cannot vouch: the storage is unreachable) bypasses the cache altogether. The version is read
+before the data it tags, so data filled under a version is at least as new as that version: a change
+landing in between moves the version and the next lookup drops it.
 
 What the cache does not change: the session rules (``sessions.py``) are applied to the cached row on
 every request — expiry against the clock, the once-a-day sliding refresh (whose write moves the version),

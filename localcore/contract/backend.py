@@ -74,16 +74,13 @@ class Backend(Protocol):
         identity cache): read it *before* reading the data, keep the data tagged with it, and drop the data
         once it answers anything else. So:
 
-        - SQLite: a counter bumped by triggers inside every such writing transaction, read per call, so a
-          change any process committed before the call is reflected;
+        - SQLite and Postgres: a counter row bumped inside every such writing transaction (migration 0005's
+          triggers), read committed on every call (Postgres coalesces concurrent calls into one read that
+          started after each of them), so a change any process committed before the call is reflected;
         - memory (one process): every write changes it;
-        - Postgres: this process's own commits change it at once; another process's change as soon as its
-          notification (sent by triggers from the writing transaction, delivered at commit) has arrived on
-          a dedicated ``LISTEN`` connection — the window is the notification's trip;
-        - ``None`` means "cannot vouch for it right now" (Postgres: the listener connection is down or not
-          yet connected and its counter not yet re-checked; SQLite: the counter cannot be read): the caller
-          must read the storage itself. Never raises for an unreachable storage; the data read that follows
-          reports that.
+        - ``None`` means "cannot vouch for it right now" (the storage is unreachable or the counter cannot
+          be read): the caller must read the storage itself. Never raises for an unreachable storage; the
+          data read that follows reports that.
         The value never decreases while the backend object is open, and is only comparable with earlier
         values of the same backend object."""
 
