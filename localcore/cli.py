@@ -250,7 +250,9 @@ async def serve(config: Config, secrets_where: str = "environment", *, bootstrap
     from localcore.app import create_app
     from localcore.clock import OffsetClock
     from localcore.logs import AccessLogger
+    from localcore.malloc import return_large_blocks_to_the_os
 
+    return_large_blocks_to_the_os()  # before the password pool's threads allocate their first work area
     # One clock for the backend and the app, so the dev clock (``POST /api/dev/clock``) moves every TTL.
     clock = OffsetClock()
     signals = ShutdownSignals()

@@ -27,7 +27,6 @@ from typing import Any, TypeVar
 from argon2 import PasswordHasher as Argon2Hasher
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from zxcvbn import zxcvbn
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128
@@ -78,6 +77,10 @@ def _verify_legacy_scrypt(stored: str, password: str) -> bool:
 
 def strength_score(password: str, user_inputs: Sequence[str] = ()) -> int:
     """zxcvbn's 0..4 guessability score."""
+    # Imported on first use: its dictionaries are ~12 MiB a server that only serves signed-in requests
+    # never needs.
+    from zxcvbn import zxcvbn
+
     result: dict[str, Any] = zxcvbn(password, user_inputs=list(user_inputs), max_length=MAX_LENGTH)
     return int(result["score"])
 
@@ -129,7 +132,8 @@ class PasswordHasher:
         return await self._run(strength_score, password, tuple(user_inputs))
 
     async def warm_up(self) -> None:
-        """Compute the dummy hash now, so the first unknown-email sign-in is not slower than later ones."""
+        """Compute the dummy hash now, so the first unknown-email sign-in is not slower than later ones
+        (one started meanwhile waits for it: ``verify_dummy`` computes it once, under a lock)."""
         await self.verify_dummy("warm-up")
 
     def close(self) -> None:

@@ -20,11 +20,11 @@ import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _SALT = b"localcore/workspace-settings"
 _INFO = b"aes-256-gcm/v1"
@@ -38,8 +38,10 @@ class _Key:
 
     @classmethod
     def derive(cls, secret: str) -> _Key:
-        if not secret:
-            raise ValueError("WORKSPACE_SETTINGS_ENCRYPTION_KEY is not configured")
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
         key = HKDF(algorithm=hashes.SHA256(), length=32, salt=_SALT, info=_INFO).derive(secret.encode())
         key_id = hashlib.sha256(b"localcore/workspace-settings/key-id\x00" + key).hexdigest()[:16]
         return cls(key_id, AESGCM(key))
@@ -53,9 +55,19 @@ class SettingsCipher:
     """Seals with the current key; opens with the current or any previous key."""
 
     def __init__(self, secret: str, previous: Sequence[str] = ()) -> None:
-        self._current = _Key.derive(secret)
-        keys = [self._current, *(_Key.derive(p) for p in previous if p)]
-        self._keys = {k.key_id: k for k in reversed(keys)}  # the current key wins an (impossible) id clash
+        if not secret:
+            raise ValueError("WORKSPACE_SETTINGS_ENCRYPTION_KEY is not configured")
+        self._secret = secret
+        self._previous = tuple(p for p in previous if p)
+
+    @cached_property
+    def _current(self) -> _Key:
+        return _Key.derive(self._secret)
+
+    @cached_property
+    def _keys(self) -> dict[str, _Key]:
+        keys = [self._current, *(_Key.derive(p) for p in self._previous)]
+        return {k.key_id: k for k in reversed(keys)}  # the current key wins an (impossible) id clash
 
     @property
     def key_id(self) -> str:
@@ -72,6 +84,8 @@ class SettingsCipher:
         """The plaintext, or None when no known key opens the blob (wrong key, tampering, another row)."""
         if len(blob) <= _NONCE_BYTES:
             return None
+        from cryptography.exceptions import InvalidTag
+
         known = self._keys.get(key_id)
         candidates = [known] if known is not None else list(self._keys.values())
         for key in candidates:
