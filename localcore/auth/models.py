@@ -12,11 +12,11 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, field_validat
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 # ----------------------------------------------------------------------------- requests

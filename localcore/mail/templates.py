@@ -14,22 +14,31 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 Unit = Literal["day", "hour", "minute", "second"]
 
 _UNITS: tuple[tuple[Unit, int], ...] = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 
-_env = Environment(
-    loader=PackageLoader("localcore.mail", "templates"),
-    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+
+
+@cache
+def _env() -> Environment:
+    """Built on the first mail: Jinja2 costs ~60 ms of import at every start, and most starts send none."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    return Environment(
+        loader=PackageLoader("localcore.mail", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -69,8 +78,8 @@ def _render(name: str, *, subject: str, brand: str, year: int, button_label: str
     subject = _one_line(subject)
     values = {"subject": subject, "brand": brand, "year": year, "button_label": button_label,
               "button_url": button_url, **context}
-    html = _env.get_template(f"{name}.html").render(values)
-    text = _env.get_template(f"{name}.txt").render(values)
+    html = _env().get_template(f"{name}.html").render(values)
+    text = _env().get_template(f"{name}.txt").render(values)
     text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
     return RenderedEmail(subject=subject, html=html, text=text)
 

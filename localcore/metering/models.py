@@ -21,7 +21,7 @@ INVALID_PACK = ("invalid_pack", "unknown credit pack")
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
 
 def dump(model: BaseModel) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def dump(model: BaseModel) -> dict[str, Any]:
 class CheckoutBody(BaseModel):
     """``{pack?}``: the pack to buy; missing or null buys the default pack."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="allow", frozen=True)
     pack: StrictStr | None = None
 
     @classmethod

@@ -22,11 +22,11 @@ SETTING_VALUE_MAX = 10_000
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
 
 def _check_name(value: str) -> str:
@@ -120,7 +120,7 @@ class TokenBody(_Strict):
 class SettingsBody(RootModel[dict[str, StrictStr]]):
     """A flat map of 1..50 ``key: value`` strings (keys 1..128 chars, values 1..10000 chars)."""
 
-    model_config = ConfigDict(frozen=True, json_schema_extra={
+    model_config = ConfigDict(defer_build=True, frozen=True, json_schema_extra={
         "minProperties": 1, "maxProperties": SETTINGS_MAX,
         "propertyNames": {"minLength": 1, "maxLength": SETTING_KEY_MAX},
         "additionalProperties": {"type": "string", "minLength": 1, "maxLength": SETTING_VALUE_MAX},
