@@ -214,7 +214,7 @@ async def test_concurrent_bootstrap_creates_one_owner(app_client: AuthClient, ma
 
 
 async def test_the_cli_prints_the_bootstrap_link(app_client: AuthClient, capsys: pytest.CaptureFixture[str]) -> None:
-    from localcore.cli import _offer_bootstrap
+    from localcore.serve import _offer_bootstrap
 
     await _offer_bootstrap(app_client.app, "http://127.0.0.1:8787")
     out = capsys.readouterr().out

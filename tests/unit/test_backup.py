@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -27,8 +26,9 @@ from typing import Any
 import pytest
 
 import backends.sqlite
+from tests.unit import cli_support
+from tests.unit.cli_support import ServeProcess
 from tests.unit.test_cli import clean_env as cli_env
-from tests.unit.test_cli import free_port
 
 PASSWORD = "Zk8$mN!qR2xFgWpJ"
 SIGN_UP_LOOPS = 2
@@ -43,8 +43,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "localcore", *args], capture_output=True, text=True,
-                          env=clean_env(), cwd=cwd, timeout=120)
+    return cli_support.run_cli(*args, cwd=cwd, env=clean_env(), timeout=120)
 
 
 def post(base: str, path: str, body: dict[str, Any]) -> int:
@@ -61,41 +60,11 @@ def sign_in(base: str, email: str, password: str = PASSWORD) -> int:
     return post(base, "/auth/sign-in/email", {"email": email, "password": password})
 
 
-class Server:
+class Server(ServeProcess):
     """``python -m localcore serve`` on ``data_dir`` and a free port, stopped with SIGTERM."""
 
     def __init__(self, data_dir: Path, cwd: Path) -> None:
-        port = free_port()
-        self.base = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "localcore", "serve", "--data-dir", str(data_dir), "--port", str(port),
-             "--no-bootstrap"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=clean_env(), cwd=cwd)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(self.base + "/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                raise AssertionError("server did not start")
-            time.sleep(0.05)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        _, err = self.proc.communicate(timeout=60)
-        assert self.proc.returncode == 0, err.decode()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate(timeout=30)
+        super().__init__("--data-dir", str(data_dir), cwd=cwd, env=clean_env())
 
 
 @dataclass

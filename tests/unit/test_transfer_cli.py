@@ -15,7 +15,6 @@ import http.cookiejar
 import json
 import os
 import pty
-import signal
 import sqlite3
 import struct
 import subprocess
@@ -32,9 +31,10 @@ from typing import Any
 import pytest
 
 from localcore.testing.plugin import PostgresServer
+from tests.unit import cli_support
+from tests.unit.cli_support import ServeProcess
 from tests.unit.test_backup import SignUps
 from tests.unit.test_cli import clean_env as cli_env
-from tests.unit.test_cli import free_port
 
 PASSWORD = "Zk8$mN!qR2xFgWpJ"
 
@@ -44,8 +44,7 @@ def clean_env() -> dict[str, str]:
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "localcore", *args], capture_output=True, text=True,
-                          env=clean_env(), cwd=cwd, timeout=180)
+    return cli_support.run_cli(*args, cwd=cwd, env=clean_env())
 
 
 class Client:
@@ -66,33 +65,11 @@ class Client:
             return int(exc.code), json.loads(exc.read() or b"null")
 
 
-class Server:
-    """``python -m localcore serve`` on a free port, stopped with SIGTERM."""
+class Server(ServeProcess):
+    """``python -m localcore serve ARGS`` on a free port, stopped with SIGTERM."""
 
     def __init__(self, *args: str, cwd: Path) -> None:
-        port = free_port()
-        self.base = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "localcore", "serve", "--port", str(port),
-                                      "--no-bootstrap", *args], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, env=clean_env(), cwd=cwd)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(self.base + "/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.proc.kill()
-                _, err = self.proc.communicate(timeout=30)
-                raise AssertionError(f"server did not start: {err.decode()[-2000:]}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        _, err = self.proc.communicate(timeout=60)
-        assert self.proc.returncode == 0, err.decode()
+        super().__init__(*args, cwd=cwd, env=clean_env())
 
 
 @pytest.fixture
