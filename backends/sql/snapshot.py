@@ -98,13 +98,11 @@ async def ordered_tables(dialect: SqlDialect, catalogue: Catalogue) -> list[Tabl
     return dependency_order(specs, {name: refs & {s.name for s in specs} for name, refs in parents.items()})
 
 
-class SqlSnapshot:
-    """``Snapshot`` over one read transaction."""
+class _Catalogued:
+    """What a snapshot and a restore both hold: the catalogue's tables (parents first), by name, and the
+    schema version read in the same transaction."""
 
-    def __init__(self, read: ReadSnapshot, dialect: SqlDialect, tables: list[TableSpec],
-                 schema_version: int) -> None:
-        self._read = read
-        self._dialect = dialect
+    def __init__(self, tables: list[TableSpec], schema_version: int) -> None:
         self._tables = tables
         self._by_name = {spec.name: spec for spec in tables}
         self.schema_version = schema_version
@@ -112,6 +110,16 @@ class SqlSnapshot:
     @property
     def tables(self) -> Sequence[TableSpec]:
         return self._tables
+
+
+class SqlSnapshot(_Catalogued):
+    """``Snapshot`` over one read transaction."""
+
+    def __init__(self, read: ReadSnapshot, dialect: SqlDialect, tables: list[TableSpec],
+                 schema_version: int) -> None:
+        super().__init__(tables, schema_version)
+        self._read = read
+        self._dialect = dialect
 
     async def rows(self, table: str) -> AsyncIterator[list[EncodedRow]]:
         spec = self._by_name[table]
@@ -141,18 +149,12 @@ async def sql_snapshot(db: Database, dialect: SqlDialect) -> AsyncIterator[SqlSn
         yield SqlSnapshot(read, dialect, await ordered_tables(dialect, read), version)
 
 
-class SqlSnapshotWriter:
+class SqlSnapshotWriter(_Catalogued):
     """``SnapshotWriter`` over one write transaction."""
 
     def __init__(self, tx: Executor, tables: list[TableSpec], schema_version: int) -> None:
+        super().__init__(tables, schema_version)
         self._tx = tx
-        self._tables = tables
-        self._by_name = {spec.name: spec for spec in tables}
-        self.schema_version = schema_version
-
-    @property
-    def tables(self) -> Sequence[TableSpec]:
-        return self._tables
 
     async def is_empty(self) -> bool:
         for spec in self._tables:

@@ -8,6 +8,7 @@ server on the restored data directory signs the backed-up users in with their pa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -101,6 +102,18 @@ class SignUps:
             assert time.monotonic() < deadline, f"only {len(self.done())} sign-ups"
             time.sleep(0.05)
 
+    @contextlib.contextmanager
+    def running(self, loops: int) -> Iterator[None]:
+        """``loops`` sign-up threads for the length of the block; stopped and joined when it ends."""
+        threads = [threading.Thread(target=self.loop, args=(n,), daemon=True) for n in range(loops)]
+        for thread in threads:
+            thread.start()
+        try:
+            yield
+        finally:
+            self.stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
 
 
 def open_copy(path: Path) -> sqlite3.Connection:
@@ -188,19 +201,12 @@ def test_backup_under_concurrent_sign_ups_then_restore_into_the_stopped_data_dir
     server = Server(data, tmp_path)
     server_box.append(server)
     signups = SignUps(server.base)
-    loops = [threading.Thread(target=signups.loop, args=(n,), daemon=True) for n in range(SIGN_UP_LOOPS)]
-    for loop in loops:
-        loop.start()
-    try:
+    with signups.running(SIGN_UP_LOOPS):
         signups.wait_for(3)
         backup_started = time.monotonic()
         result = run_cli("backup", str(backup), "--data-dir", str(data), "--step-pause", "0.05", cwd=tmp_path)
         backup_ended = time.monotonic()
         signups.wait_for(2, after=backup_ended)
-    finally:
-        signups.stop.set()
-        for loop in loops:
-            loop.join(timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert all(status == 200 for *_, status in signups.attempts), signups.attempts  # never starved, never 503
     steps = int(re.search(r"\((\d+) steps?", result.stdout).group(1))  # type: ignore[union-attr]

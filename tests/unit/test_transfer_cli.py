@@ -20,7 +20,6 @@ import struct
 import subprocess
 import sys
 import termios
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -215,19 +214,14 @@ def test_an_export_under_concurrent_sign_ups_is_one_moment(tmp_path: Path) -> No
     data_dir = tmp_path / "data"
     server = Server("--data-dir", str(data_dir), cwd=tmp_path)
     signups = SignUps(server.base)
-    loops = [threading.Thread(target=signups.loop, args=(n,)) for n in range(2)]
     try:
-        for loop in loops:
-            loop.start()
-        signups.wait_for(5)
-        before = time.monotonic()
-        export = run_cli("export", str(tmp_path / "live.jsonl"), "--data-dir", str(data_dir), cwd=tmp_path)
-        after = time.monotonic()
-        signups.wait_for(3, after=after)
+        with signups.running(2):
+            signups.wait_for(5)
+            before = time.monotonic()
+            export = run_cli("export", str(tmp_path / "live.jsonl"), "--data-dir", str(data_dir), cwd=tmp_path)
+            after = time.monotonic()
+            signups.wait_for(3, after=after)
     finally:
-        signups.stop.set()
-        for loop in loops:
-            loop.join(timeout=60)
         server.stop()
     assert export.returncode == 0, export.stderr
     rows = [json.loads(line) for line in (tmp_path / "live.jsonl").read_bytes().splitlines()[1:-1]]
