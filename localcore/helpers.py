@@ -71,13 +71,15 @@ async def require_role(request: web.Request, workspace_id: str, min_role: str = 
     malformed, missing, deleted or other-app workspace; 403 ``not_member``; 403 ``forbidden``)."""
     _known_role(min_role)
     user = await require_user(request)
+    from localcore.auth.cookies import request_cache_view
     from localcore.workspaces import WORKSPACES
 
     feature = request.config_dict.get(WORKSPACES)
     if feature is None:
         raise WiringError("require_role needs the workspaces feature on the app (create_app sets it up)")
     try:
-        access = await feature.workspaces.require_member(workspace_id, user, min_role)
+        access = await feature.workspaces.require_member(workspace_id, user, min_role,
+                                                         view=request_cache_view(request))
     except ValidationFailed:  # a malformed id names no workspace
         raise NotFound("Workspace not found") from None
     return Membership(user_id=user.id, workspace_id=access.workspace.id, role=access.role, user=user,

@@ -11,6 +11,7 @@ from aiohttp import web
 from localcore.appkeys import BACKEND, CONFIG
 from localcore.audit.models import AuditPageOut, AuditQuery
 from localcore.audit.service import AuditService
+from localcore.auth.cookies import request_cache_view
 from localcore.errors import ValidationFailed
 from localcore.http.identity import require_identity
 from localcore.http.openapi import RouteCatalog
@@ -27,7 +28,8 @@ def _json(page: AuditPageOut) -> web.Response:
 
 async def workspace_audit(request: web.Request) -> web.Response:
     user = (await require_identity(request)).user
-    granted = await request.app[WORKSPACES].workspaces.require_member(request.match_info["id"], user, "owner")
+    granted = await request.app[WORKSPACES].workspaces.require_member(request.match_info["id"], user, "owner",
+                                                                      view=request_cache_view(request))
     query = parse_query(request, AuditQuery)
     return _json(await request.app[AUDIT_SERVICE].workspace_page(granted.workspace.id, limit=query.limit,
                                                                  before=query.before))

@@ -22,7 +22,7 @@ from aiohttp import web
 from localcore.appkeys import BACKEND, CLOCK, CONFIG, MAILER, RATE_LIMITER, require
 from localcore.auth.account import AccountService
 from localcore.auth.bootstrap import setup_bootstrap_routes
-from localcore.auth.cookies import SessionCookies
+from localcore.auth.cookies import SessionCookies, request_cache_view
 from localcore.auth.identity_cache import IdentityCache
 from localcore.auth.keys import ACCOUNT_SERVICE, AUTH_SERVICE, GOOGLE_OAUTH, IDENTITY_CACHE, SESSION_COOKIES
 from localcore.auth.me import setup_me_routes
@@ -56,7 +56,7 @@ AUTH_FAMILY = RouteFamily("auth", "/auth/", envelope="auth", origin_code="INVALI
                           form_bodies=True)
 
 __all__ = ["AUTH_RATE_LIMITS", "AUTH_SERVICE", "AuthService", "DefaultWorkspace", "IdentityCache", "InviteAcceptor",
-           "InviteOutcome", "set_default_workspace", "set_invite_acceptor", "setup_auth"]
+           "InviteOutcome", "request_cache_view", "set_default_workspace", "set_invite_acceptor", "setup_auth"]
 
 
 def setup_auth(app: web.Application, catalog: RouteCatalog, *,

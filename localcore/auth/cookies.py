@@ -44,6 +44,13 @@ CACHE_VIEW = web.RequestKey("localcore.auth.cache_view", CacheView)
 VERIFIED_COOKIES = 4096
 
 
+def request_cache_view(request: web.Request) -> CacheView | None:
+    """The identity cache view this request's session was resolved under (None before that, or without
+    a cache). A handler passes it to the request's other identity lookups — settings, memberships, the
+    workspace list — so one identity-version read serves the whole request."""
+    return request.get(CACHE_VIEW)
+
+
 class SessionCookies:
     def __init__(self, config: Config, manager: SessionManager) -> None:
         self.secret = config.auth.secret

@@ -17,7 +17,7 @@ from aiohttp import web
 from localcore.appkeys import BACKEND, CONFIG
 from localcore.audit import audit_record
 from localcore.auth import models as m
-from localcore.auth.cookies import CACHE_VIEW
+from localcore.auth.cookies import request_cache_view
 from localcore.auth.keys import IDENTITY_CACHE, SESSION_COOKIES
 from localcore.auth.views import json_response
 from localcore.errors import ValidationFailed
@@ -37,7 +37,7 @@ def _settings_json(settings: UserSettings) -> dict[str, object]:
 async def get_me(request: web.Request) -> web.Response:
     user = (await require_identity(request)).user
     users, app_id = request.app[BACKEND].users, request.app[CONFIG].app_id
-    view = request.get(CACHE_VIEW) or await request.app[IDENTITY_CACHE].view()
+    view = request_cache_view(request) or await request.app[IDENTITY_CACHE].view()
     settings = await view.get_or_load(("settings", user.id, app_id), lambda: users.get_user_settings(user.id, app_id))
     assert settings is not None  # get_user_settings always answers
     return json_response({

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from localcore.auth.cookies import request_cache_view
 from localcore.clock import iso
 from localcore.errors import Forbidden, HttpError, NotFound, ValidationFailed
 from localcore.http.identity import require_identity
@@ -41,7 +42,8 @@ async def access(request: web.Request, min_role: str | None = None) -> Access:
     """The workspace guard for ``{id}`` in the path, in upstream's order: a valid id (400), the workspace
     exists in this app (404), the caller is a member (403 ``not_member``), with ``min_role`` at least (403)."""
     user = (await require_identity(request)).user
-    return await request.app[WORKSPACES].workspaces.require_member(request.match_info["id"], user, min_role)
+    return await request.app[WORKSPACES].workspaces.require_member(request.match_info["id"], user, min_role,
+                                                                   view=request_cache_view(request))
 
 
 # ----------------------------------------------------------------------------- workspaces
@@ -56,7 +58,7 @@ async def create_workspace(request: web.Request) -> web.Response:
 
 async def list_workspaces(request: web.Request) -> web.Response:
     user = (await require_identity(request)).user
-    found = await request.app[WORKSPACES].workspaces.list_for(user)
+    found = await request.app[WORKSPACES].workspaces.list_for(user, view=request_cache_view(request))
     return json_out(m.WorkspacesOut(workspaces=[workspace_out(w) for w in found]))
 
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from localcore.audit import audit_record
 from localcore.auth import IdentityCache
+from localcore.auth.identity_cache import CacheView
 from localcore.clock import Clock
 from localcore.config import Config
 from localcore.contract.audit import AuditRecord
@@ -35,6 +37,8 @@ from localcore.store import (
     WorkspaceRuntime,
 )
 from localcore.workspaces.provisioner import ProvisionRequest, WorkspaceProvisioner
+
+T = TypeVar("T")
 
 log = logging.getLogger("localcore.workspaces")
 
@@ -76,14 +80,14 @@ class WorkspaceService:
 
     # ------------------------------------------------------------------ the guard
 
-    async def require_member(self, workspace_id: str, user: User, min_role: str | None = None) -> Access:
+    async def require_member(self, workspace_id: str, user: User, min_role: str | None = None, *,
+                             view: CacheView | None = None) -> Access:
+        """``view``: the request's identity cache view (``localcore.auth.request_cache_view``), so the
+        membership is read under the version the session was; without one the cache reads its own."""
         if not _WORKSPACE_ID.fullmatch(workspace_id):
             raise ValidationFailed("Invalid workspace id")
-        if self.cache is None:
-            found = await self._membership(workspace_id, user.id)
-        else:
-            found = await self.cache.get_or_load(("member", workspace_id, user.id),
-                                                 lambda: self._membership(workspace_id, user.id))
+        found = await self._cached(view, ("member", workspace_id, user.id),
+                                   lambda: self._membership(workspace_id, user.id))
         if found is None:
             raise NotFound("Workspace not found")
         workspace, role = found
@@ -92,6 +96,14 @@ class WorkspaceService:
         if min_role is not None and ROLE_LEVEL[role] < ROLE_LEVEL[min_role]:
             raise Forbidden(f"Requires {min_role} role or higher")
         return Access(workspace, user, role)
+
+    async def _cached(self, view: CacheView | None, key: tuple[str, ...],
+                      load: Callable[[], Awaitable[T | None]]) -> T | None:
+        if view is not None:
+            return await view.get_or_load(key, load)
+        if self.cache is not None:
+            return await self.cache.get_or_load(key, load)
+        return await load()
 
     async def _membership(self, workspace_id: str, user_id: str) -> tuple[Workspace, str | None] | None:
         """The workspace of this app (None if missing, deleted or another app's) and the user's role."""
@@ -153,13 +165,14 @@ class WorkspaceService:
                 await self._provision(workspace, owner_id=user.id)
             return await self.store.list_workspaces(user.id, self.app_id)
 
-    async def list_for(self, user: User) -> list[Workspace]:
-        """The user's workspaces in this app; creates the default one when there is none."""
-        if self.cache is None or self.provisioner is not None:  # the provisioner checks runtimes each time
+    async def list_for(self, user: User, *, view: CacheView | None = None) -> list[Workspace]:
+        """The user's workspaces in this app; creates the default one when there is none. ``view`` as
+        for :meth:`require_member`."""
+        if self.provisioner is not None:  # the provisioner checks runtimes each time
             found = await self.store.list_workspaces(user.id, self.app_id)
         else:
-            found = await self.cache.get_or_load(("workspaces", user.id, self.app_id),
-                                                 lambda: self.store.list_workspaces(user.id, self.app_id)) or []
+            found = await self._cached(view, ("workspaces", user.id, self.app_id),
+                                       lambda: self.store.list_workspaces(user.id, self.app_id)) or []
         if not found:
             found = await self._default_for(user)
         if self.provisioner is not None:
