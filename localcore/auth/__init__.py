@@ -23,7 +23,7 @@ from localcore.appkeys import BACKEND, CLOCK, CONFIG, MAILER, RATE_LIMITER, requ
 from localcore.auth.account import AccountService
 from localcore.auth.bootstrap import setup_bootstrap_routes
 from localcore.auth.cookies import SessionCookies, request_cache_view
-from localcore.auth.identity_cache import IdentityCache
+from localcore.auth.identity_cache import CacheView, IdentityCache
 from localcore.auth.keys import ACCOUNT_SERVICE, AUTH_SERVICE, GOOGLE_OAUTH, IDENTITY_CACHE, SESSION_COOKIES
 from localcore.auth.me import setup_me_routes
 from localcore.auth.oauth import GoogleOAuth
@@ -55,8 +55,9 @@ AUTH_RATE_LIMITS: tuple[Rule, ...] = (
 AUTH_FAMILY = RouteFamily("auth", "/auth/", envelope="auth", origin_code="INVALID_ORIGIN", login_csrf=True,
                           form_bodies=True)
 
-__all__ = ["AUTH_RATE_LIMITS", "AUTH_SERVICE", "AuthService", "DefaultWorkspace", "IdentityCache", "InviteAcceptor",
-           "InviteOutcome", "request_cache_view", "set_default_workspace", "set_invite_acceptor", "setup_auth"]
+__all__ = ["AUTH_RATE_LIMITS", "AUTH_SERVICE", "AuthService", "CacheView", "DefaultWorkspace", "IdentityCache",
+           "InviteAcceptor", "InviteOutcome", "request_cache_view", "set_default_workspace", "set_invite_acceptor",
+           "setup_auth"]
 
 
 def setup_auth(app: web.Application, catalog: RouteCatalog, *,

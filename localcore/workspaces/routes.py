@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from localcore.auth.cookies import request_cache_view
+from localcore.auth import request_cache_view
 from localcore.clock import iso
 from localcore.errors import Forbidden, HttpError, NotFound, ValidationFailed
 from localcore.http.identity import require_identity

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from localcore.audit import audit_record
-from localcore.auth import IdentityCache
-from localcore.auth.identity_cache import CacheView
+from localcore.auth import CacheView, IdentityCache
 from localcore.clock import Clock
 from localcore.config import Config
 from localcore.contract.audit import AuditRecord
