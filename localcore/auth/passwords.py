@@ -122,19 +122,24 @@ class PasswordHasher:
 
     async def verify_dummy(self, password: str) -> None:
         """Spend one argon2id verification on a throwaway hash (timing parity for unknown users)."""
+        await self._run(self._verify_argon, await self._dummy_hash(), password)
+
+    async def _dummy_hash(self) -> str:
+        """The throwaway hash, computed once (under a lock: concurrent first callers wait for the one)."""
         if self._dummy is None:
             async with self._dummy_lock:
                 if self._dummy is None:
                     self._dummy = await self.hash(secrets.token_urlsafe(16))
-        await self._run(self._verify_argon, self._dummy, password)
+        return self._dummy
 
     async def score(self, password: str, user_inputs: Sequence[str] = ()) -> int:
         return await self._run(strength_score, password, tuple(user_inputs))
 
     async def warm_up(self) -> None:
-        """Compute the dummy hash now, so the first unknown-email sign-in is not slower than later ones
-        (one started meanwhile waits for it: ``verify_dummy`` computes it once, under a lock)."""
-        await self.verify_dummy("warm-up")
+        """Compute the dummy hash now (which also starts the pool's threads), so the first unknown-email
+        sign-in is not slower than later ones; one started meanwhile waits for it. No verification is
+        spent here: every verification is a sign-in's."""
+        await self._dummy_hash()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from localcore.auth.passwords import Argon2Params, PasswordHasher, is_legacy_scrypt, strength_score
+from localcore.auth.passwords import Argon2Params, PasswordHasher, Verification, is_legacy_scrypt, strength_score
 from localcore.auth.tokens import hash_token, new_token, pkce_challenge, sign, unsign
 from localcore.auth.urls import is_safe_target, with_query
 
@@ -62,6 +62,31 @@ async def test_weaker_argon2_hashes_are_upgraded(hasher: PasswordHasher) -> None
     old = Raw(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash("Zk8$mN!qR2xFgWpJ")
     result = await hasher.verify(old, "Zk8$mN!qR2xFgWpJ")
     assert result.ok and result.needs_rehash
+
+
+async def test_the_warm_up_spends_no_verification_and_the_dummy_hash_is_made_once(hasher: PasswordHasher) -> None:
+    """The start-up warm-up runs in the background while sign-ins are served, so it must not spend a
+    verification of its own: each sign-in's one verification is what keeps unknown and known emails
+    equally slow (``test_unknown_email_costs_one_argon2_verification_like_a_wrong_password``)."""
+    verified: list[str] = []
+    original = hasher._verify_argon
+
+    def counting(stored: str, password: str) -> Verification:
+        verified.append(password)
+        return original(stored, password)
+
+    hasher._verify_argon = counting  # type: ignore[method-assign]
+    hashed: list[str] = []
+    original_hash = hasher.hash
+
+    async def counting_hash(password: str) -> str:
+        hashed.append(password)
+        return await original_hash(password)
+
+    hasher.hash = counting_hash  # type: ignore[method-assign]
+    await asyncio.gather(hasher.warm_up(), hasher.verify_dummy("first"), hasher.verify_dummy("second"))
+    assert verified == ["first", "second"] or verified == ["second", "first"]
+    assert len(hashed) == 1, "the dummy hash was computed more than once"
 
 
 async def test_hashing_does_not_block_the_event_loop(hasher: PasswordHasher) -> None:
